@@ -1,0 +1,105 @@
+package hub
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ssehub/ssehub/sse"
+)
+
+// dispatch follows the log's tail from pos and fans every event out to the
+// subscriptions that want it. It runs in one goroutine for the life of the
+// hub, so events reach every subscriber in log order.
+func (h *Hub) dispatch(pos uint64) {
+	defer h.wg.Done()
+	failures := 0
+	for {
+		err := h.log.Wait(h.ctx, pos)
+		var events []*Event
+		if err == nil {
+			events, err = h.log.Read(h.ctx, pos, h.opts.ReplayBatch)
+		}
+		switch {
+		case h.ctx.Err() != nil || errors.Is(err, ErrClosed):
+			return
+		case errors.Is(err, ErrTrimmed):
+			pos = h.skipTrimmed(pos)
+			continue
+		case err != nil:
+			failures++
+			h.opts.Logger.Error("reading the log tail", "after", pos, "err", err, "failures", failures)
+			if !h.pause(failures) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		for _, ev := range events {
+			h.fanout(ev)
+			pos = ev.Seq
+		}
+	}
+}
+
+// skipTrimmed handles the dispatcher falling so far behind that retention
+// removed events it had not dispatched. Live subscribers would silently miss
+// them, so every one is ended: its client reconnects and is told explicitly
+// what it cannot recover.
+func (h *Hub) skipTrimmed(pos uint64) uint64 {
+	info, err := h.log.Info(h.ctx)
+	if err != nil {
+		return pos
+	}
+	h.opts.Logger.Error("dispatcher fell behind retention; ending every subscription so clients resume",
+		"after", pos, "first", info.First)
+	h.reg.endAll(ErrLagged)
+	return info.First - 1
+}
+
+// pause waits before retrying a failed log read, longer after each failure,
+// and reports false when the hub is closing.
+func (h *Hub) pause(failures int) bool {
+	d := min(time.Duration(failures)*50*time.Millisecond, 2*time.Second)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-h.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// fanout encodes ev once and queues the bytes to every subscription that
+// wants it. It never blocks on a subscriber.
+func (h *Hub) fanout(ev *Event) {
+	frame := h.encode(ev)
+	h.stats.dispatched.Add(1)
+	if frame == nil {
+		return
+	}
+	h.reg.each(ev.Topics, ev.Seq, func(s *Subscription, matched bool) {
+		if s.lastOffered == ev.Seq {
+			return // reached through two of its topics
+		}
+		s.lastOffered = ev.Seq
+		if (matched || matchAny(s.selectors, ev.Topics)) && s.allows(ev) {
+			if s.enqueue(ev.Seq, frame) {
+				h.stats.slow.Add(1)
+				h.opts.Logger.Info("disconnecting a slow subscriber", "queued", h.opts.QueueSize, "seq", ev.Seq)
+			}
+		}
+	})
+}
+
+// encode returns ev's SSE encoding, or nil for an event that cannot be sent
+// (only an event written to the log behind the hub's back can be invalid).
+func (h *Hub) encode(ev *Event) []byte {
+	e := sse.Event{ID: h.idOf(ev), Type: ev.Type, Data: ev.Data, Retry: ev.Retry}
+	b, err := e.AppendTo(make([]byte, 0, e.EncodedLen()))
+	if err != nil {
+		h.opts.Logger.Error("skipping an event that cannot be encoded", "seq", ev.Seq, "err", err)
+		return nil
+	}
+	return b
+}

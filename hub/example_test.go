@@ -1,0 +1,57 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
+)
+
+// A Go program can run the hub in-process: publish and subscribe with Go
+// calls, no HTTP needed.
+func Example() {
+	ctx := context.Background()
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(log, hub.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+
+	sub, err := h.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{"tasks/{id}"}})
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+
+	_, err = h.Publish(ctx, hub.Event{
+		Topics: []string{"tasks/42"},
+		ID:     "claim-42",
+		Type:   "claimed",
+		Data:   `{"task":42,"by":"Ada"}`,
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	// Next returns ready-to-write SSE bytes. The first frame tells the
+	// client where the stream stands; then come the events.
+	var frames [][]byte
+	for {
+		frames, err = sub.Next(ctx, frames)
+		if err != nil {
+			panic(err)
+		}
+		if len(frames) > 0 && bytes.Contains(frames[0], []byte("data:")) {
+			break
+		}
+	}
+	fmt.Print(string(frames[0]))
+	// Output:
+	// id: claim-42
+	// event: claimed
+	// data: {"task":42,"by":"Ada"}
+}

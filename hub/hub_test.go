@@ -1,0 +1,378 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newHub starts a hub on a fresh in-memory log and stops both at the end
+// of the test.
+func newHub(t *testing.T, opts hub.Options, ret hub.Retention) *hub.Hub {
+	t.Helper()
+	log := memory.New(memory.Options{Retention: ret})
+	h, err := hub.New(log, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Close()
+		log.Close()
+	})
+	return h
+}
+
+func publish(t *testing.T, h *hub.Hub, evs ...hub.Event) []string {
+	t.Helper()
+	ids, err := h.Publish(context.Background(), evs...)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return ids
+}
+
+func subscribe(t *testing.T, h *hub.Hub, req hub.SubscribeRequest) *hub.Subscription {
+	t.Helper()
+	s, err := h.Subscribe(context.Background(), req)
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// frame is one SSE frame as a subscriber receives it.
+type frame struct{ id, typ, data string }
+
+func parseFrame(t *testing.T, b []byte) frame {
+	t.Helper()
+	if !bytes.HasSuffix(b, []byte("\n\n")) {
+		t.Fatalf("frame %q does not end with a blank line", b)
+	}
+	return frameOf(b)
+}
+
+// next returns the next frames that are events (not heartbeats or the
+// position frame), failing the test after a bound.
+func next(t *testing.T, s *hub.Subscription, n int) []frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []frame
+	var buf [][]byte
+	for len(got) < n {
+		var err error
+		buf, err = s.Next(ctx, buf)
+		for _, b := range buf {
+			if f := parseFrame(t, b); f.data != "" || f.typ != "" {
+				got = append(got, f)
+			}
+		}
+		if err != nil {
+			t.Fatalf("after %d of %d frames: %v", len(got), n, err)
+		}
+	}
+	return got
+}
+
+func TestPublishReachesMatchingSubscribersOnly(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	books := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"https://example.com/books/{id}"}})
+	chat := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"chat/lobby"}})
+	all := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"*"}})
+
+	ids := publish(t, h,
+		hub.Event{Topics: []string{"https://example.com/books/1"}, Data: "book"},
+		hub.Event{Topics: []string{"chat/lobby"}, Type: "message", Data: "line one\nline two"},
+	)
+	if got := next(t, books, 1)[0]; got != (frame{ids[0], "", "book"}) {
+		t.Errorf("books got %+v", got)
+	}
+	if got := next(t, chat, 1)[0]; got != (frame{ids[1], "message", "line one\nline two"}) {
+		t.Errorf("chat got %+v", got)
+	}
+	if got := next(t, all, 2); got[0].id != ids[0] || got[1].id != ids[1] {
+		t.Errorf("* got %+v, want ids %v", got, ids)
+	}
+}
+
+func TestResumeReplaysExactlyWhatWasMissed(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, publish(t, h, hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i)})...)
+	}
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}, LastEventID: ids[2]})
+	got := next(t, s, 7)
+	for i, f := range got {
+		if f.id != ids[i+3] || f.data != fmt.Sprint(i+3) {
+			t.Fatalf("frame %d = %+v, want id %s data %d", i, f, ids[i+3], i+3)
+		}
+	}
+	live := publish(t, h, hub.Event{Topics: []string{"t"}, Data: "live"})
+	if f := next(t, s, 1)[0]; f.id != live[0] {
+		t.Fatalf("after replay got %+v, want the live event %s", f, live[0])
+	}
+}
+
+func TestResumeFromPublisherGivenID(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	publish(t, h, hub.Event{Topics: []string{"t"}, ID: "order-1", Data: "a"},
+		hub.Event{Topics: []string{"t"}, ID: "order-2", Data: "b"})
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}, LastEventID: "order-1"})
+	if f := next(t, s, 1)[0]; f != (frame{"order-2", "", "b"}) {
+		t.Fatalf("got %+v", f)
+	}
+}
+
+func TestUnresumableIDIsAnsweredWithReset(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{MaxEvents: 3})
+	// Publish one event at a time and see each dispatched, so the
+	// dispatcher never falls behind this tiny retention.
+	sentinel := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	var ids []string
+	for range 6 {
+		ids = append(ids, publish(t, h, hub.Event{Topics: []string{"t"}, Data: "x"})...)
+		next(t, sentinel, 1)
+	}
+	for _, tc := range []struct{ name, lastID, reason string }{
+		{"unknown id", "no-such-id", hub.ResetUnknownID},
+		{"id of another epoch", "zzzzzzzz-3", hub.ResetUnknownID},
+		{"id beyond the end", hub.FormatID(h.Epoch(), 99), hub.ResetUnknownID},
+		{"id older than retention", ids[0], hub.ResetExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info, _ := h.Log().Info(context.Background())
+			s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}, LastEventID: tc.lastID})
+			f := next(t, s, 1)[0]
+			if f.typ != hub.ResetType || !strings.Contains(f.data, `"reason":"`+tc.reason+`"`) {
+				t.Fatalf("got %+v, want a %s event with reason %s", f, hub.ResetType, tc.reason)
+			}
+			if want := hub.FormatID(h.Epoch(), info.Last); f.id != want {
+				t.Errorf("reset id = %q, want the current position %q", f.id, want)
+			}
+			live := publish(t, h, hub.Event{Topics: []string{"t"}, Data: "after"})
+			if g := next(t, s, 1)[0]; g.id != live[0] {
+				t.Errorf("after the reset got %+v, want live %s", g, live[0])
+			}
+			next(t, sentinel, 1)
+		})
+	}
+}
+
+func TestPrivateEventsNeedAllowedTopics(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	anon := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"*"}})
+	allowed := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"*"}, Allowed: []string{"users/{id}"}})
+	ids := publish(t, h,
+		hub.Event{Topics: []string{"users/7"}, Data: "secret", Private: true},
+		hub.Event{Topics: []string{"news"}, Data: "public"},
+	)
+	if f := next(t, anon, 1)[0]; f.id != ids[1] {
+		t.Errorf("anonymous subscriber got %+v, want only the public event", f)
+	}
+	if got := next(t, allowed, 2); got[0].data != "secret" || got[1].data != "public" {
+		t.Errorf("allowed subscriber got %+v", got)
+	}
+}
+
+func TestPublishRejectsBadInputAndAppendsNothing(t *testing.T) {
+	h := newHub(t, hub.Options{MaxDataBytes: 10}, hub.Retention{})
+	publish(t, h, hub.Event{Topics: []string{"t"}, ID: "taken"})
+	for _, tc := range []struct {
+		name string
+		ev   hub.Event
+		want error
+	}{
+		{"no topic", hub.Event{Data: "x"}, hub.ErrInvalidEvent},
+		{"CR in id", hub.Event{Topics: []string{"t"}, ID: "a\rb"}, hub.ErrInvalidEvent},
+		{"LF in id", hub.Event{Topics: []string{"t"}, ID: "a\nid: evil"}, hub.ErrInvalidEvent},
+		{"NUL in id", hub.Event{Topics: []string{"t"}, ID: "a\x00"}, hub.ErrInvalidEvent},
+		{"LF in type", hub.Event{Topics: []string{"t"}, Type: "x\ndata: injected"}, hub.ErrInvalidEvent},
+		{"data too large", hub.Event{Topics: []string{"t"}, Data: "12345678901"}, hub.ErrInvalidEvent},
+		{"negative retry", hub.Event{Topics: []string{"t"}, Retry: -1}, hub.ErrInvalidEvent},
+		{"* as topic", hub.Event{Topics: []string{"*"}}, hub.ErrInvalidEvent},
+		{"hub id form", hub.Event{Topics: []string{"t"}, ID: hub.FormatID(h.Epoch(), 1000)}, hub.ErrReservedID},
+		{"duplicate id", hub.Event{Topics: []string{"t"}, ID: "taken"}, hub.ErrDuplicateID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := h.Log().Info(context.Background())
+			// A valid event in the same batch must not be appended either.
+			_, err := h.Publish(context.Background(), hub.Event{Topics: []string{"t"}, Data: "ok"}, tc.ev)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			after, _ := h.Log().Info(context.Background())
+			if after.Last != before.Last {
+				t.Errorf("log grew from %d to %d on a refused batch", before.Last, after.Last)
+			}
+		})
+	}
+}
+
+func TestSlowSubscriberIsDisconnectedAlone(t *testing.T) {
+	h := newHub(t, hub.Options{QueueSize: 4}, hub.Retention{})
+	slow := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	fast := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	var ids []string
+	for i := range 50 {
+		// Publish never waits for a subscriber, even one that never reads.
+		ids = append(ids, publish(t, h, hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i)})...)
+		if got := next(t, fast, 1)[0]; got.id != ids[i] {
+			t.Fatalf("fast subscriber got %+v, want %s", got, ids[i])
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var buf [][]byte
+	var err error
+	delivered := 0
+	for err == nil {
+		buf, err = slow.Next(ctx, buf)
+		for _, b := range buf {
+			if parseFrame(t, b).data != "" {
+				delivered++
+			}
+		}
+	}
+	if !errors.Is(err, hub.ErrSlowSubscriber) {
+		t.Fatalf("slow subscriber ended with %v, want ErrSlowSubscriber", err)
+	}
+	if delivered != 4 {
+		t.Errorf("slow subscriber got %d queued events before the end, want the 4 its queue held", delivered)
+	}
+	if n := h.Stats().SlowDisconnects; n != 1 {
+		t.Errorf("SlowDisconnects = %d, want 1", n)
+	}
+}
+
+// TestHandoffHasNoGapAndNoDuplicate resumes subscribers at every point of a
+// log that grows while they replay, with a queue small enough to overflow
+// during replay, and checks each sees every later event exactly once, in order.
+func TestHandoffHasNoGapAndNoDuplicate(t *testing.T) {
+	h := newHub(t, hub.Options{QueueSize: 8, ReplayBatch: 7}, hub.Retention{})
+	const total = 3000
+	ids := make(chan string, total) // the publisher's progress
+	go func() {
+		defer close(ids)
+		for i := range total {
+			got, err := h.Publish(context.Background(), hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- got[0]
+		}
+	}()
+	var wg sync.WaitGroup
+	published := 0
+	for start := 0; start < total; start += 250 {
+		// Wait until the event to resume from exists.
+		var from string
+		for ; published <= start; published++ {
+			from = <-ids
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, f := range follow(t, h, from, total-start-1) {
+				if want := fmt.Sprint(start + 1 + i); f.data != want {
+					t.Errorf("resumed after %d: frame %d has data %s, want %s", start, i, f.data, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// follow reads n events after lastID the way a client does: when the hub
+// disconnects it as too slow, it resubscribes from the last id it received.
+// It runs in goroutines other than the test's, so it reports with t.Error.
+func follow(t *testing.T, h *hub.Hub, lastID string, n int) []frame {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []frame
+	for len(got) < n {
+		s, err := h.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{"t"}, LastEventID: lastID})
+		if err != nil {
+			t.Error(err)
+			return got
+		}
+		var buf [][]byte
+		for len(got) < n && err == nil {
+			buf, err = s.Next(ctx, buf)
+			for _, b := range buf {
+				if f := frameOf(b); f.data != "" {
+					got = append(got, f)
+					lastID = f.id
+				}
+			}
+		}
+		s.Close()
+		if err != nil && !errors.Is(err, hub.ErrSlowSubscriber) {
+			t.Errorf("after %d of %d frames: %v", len(got), n, err)
+			return got
+		}
+	}
+	return got
+}
+
+// frameOf parses the fields of one frame.
+func frameOf(b []byte) frame {
+	var f frame
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n\n"), "\n") {
+		name, value, _ := strings.Cut(line, ": ")
+		switch name {
+		case "id":
+			f.id = value
+		case "event":
+			f.typ = value
+		case "data":
+			if f.data != "" {
+				f.data += "\n"
+			}
+			f.data += value
+		}
+	}
+	return f
+}
+
+func TestCloseEndsSubscriptions(t *testing.T) {
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(log, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var buf [][]byte
+	for err == nil {
+		buf, err = s.Next(ctx, buf)
+	}
+	if !errors.Is(err, hub.ErrHubClosed) {
+		t.Fatalf("Next after Close = %v, want ErrHubClosed", err)
+	}
+	if _, err := h.Publish(context.Background(), hub.Event{Topics: []string{"t"}}); !errors.Is(err, hub.ErrHubClosed) {
+		t.Fatalf("Publish after Close = %v, want ErrHubClosed", err)
+	}
+}

@@ -1,0 +1,75 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Log is the ordered, durable record of events at the centre of the hub: the
+// one source of truth for live delivery and for replay. The hub appends to
+// it, waits on its tail and dispatches what it reads; subscribers resuming
+// after a disconnect read from it.
+//
+// Implementations live in their own packages (store/memory, store/pebble, …)
+// and must pass the conformance suite in package hub/logtest. All methods are
+// safe for concurrent use.
+type Log interface {
+	// Append adds events to the end of the log, in order, and returns once
+	// they are stored as durably as the log's sync policy promises. It sets
+	// each event's Seq. If an event has a non-empty ID that the log already
+	// holds (or that appears twice in the batch), nothing is appended and the
+	// error wraps ErrDuplicateID.
+	Append(ctx context.Context, events []*Event) error
+
+	// Read returns up to limit events with Seq greater than after, oldest
+	// first. An empty result means after is at or past the end of the log.
+	// If retention has removed events that follow after, Read returns an
+	// error wrapping ErrTrimmed, so that no gap is ever silently skipped.
+	Read(ctx context.Context, after uint64, limit int) ([]*Event, error)
+
+	// Wait blocks until the log holds an event with Seq greater than after,
+	// or ctx is done (then it returns ctx's error).
+	Wait(ctx context.Context, after uint64) error
+
+	// Lookup returns the Seq of the retained event with the given
+	// publisher-supplied id, or an error wrapping ErrNotFound.
+	Lookup(ctx context.Context, id string) (uint64, error)
+
+	// Info describes the log's current extent.
+	Info(ctx context.Context) (Info, error)
+
+	// Close releases the log's resources after syncing what it holds. Wait
+	// calls blocked in it return ErrClosed.
+	Close() error
+}
+
+// Info describes a log's extent.
+type Info struct {
+	// Epoch names this log's sequence space. It is created with the log
+	// and never changes, so an id from another log (another data folder, a
+	// wiped store) is recognised as unknown instead of being misread.
+	Epoch string
+	// First is the Seq of the oldest retained event; Last+1 when the log
+	// holds none.
+	First uint64
+	// Last is the Seq of the newest event ever appended; 0 when none.
+	Last uint64
+	// Events and Bytes count what the log holds now (Bytes approximately).
+	Events int64
+	Bytes  int64
+}
+
+// Retention bounds what a log keeps. A zero field means no bound of that kind.
+type Retention struct {
+	MaxEvents int64
+	MaxAge    time.Duration
+	MaxBytes  int64
+}
+
+// Errors a Log reports. Implementations wrap them with details.
+var (
+	ErrTrimmed  = errors.New("events after this position were removed by retention")
+	ErrNotFound = errors.New("no such event")
+	ErrClosed   = errors.New("log closed")
+)

@@ -1,0 +1,73 @@
+package logtest
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// BenchmarkAppend measures l.Append from publishers goroutines at once, each
+// appending one event (200 bytes of data) at a time and waiting for its
+// acknowledgement, as publishers of a busy hub do. It reports events/s.
+func BenchmarkAppend(b *testing.B, l hub.Log, publishers int) {
+	data := strings.Repeat("x", 200)
+	var next sync.Mutex
+	n := 0
+	take := func() bool {
+		next.Lock()
+		defer next.Unlock()
+		n++
+		return n <= b.N
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range publishers {
+		wg.Go(func() {
+			for take() {
+				ev := &hub.Event{Topics: []string{"bench"}, Data: data}
+				if err := l.Append(b.Context(), []*hub.Event{ev}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkReplay measures reading n events (200 bytes of data each) after
+// a position, in pages of 512 as the hub replays them to a resuming
+// subscriber. It reports events/s; one op is the whole replay.
+func BenchmarkReplay(b *testing.B, l hub.Log, n int) {
+	data := strings.Repeat("x", 200)
+	for added := 0; added < n+1000; added += 1000 {
+		batch := make([]*hub.Event, 1000)
+		for i := range batch {
+			batch[i] = &hub.Event{Topics: []string{"bench"}, Data: data}
+		}
+		if err := l.Append(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		read := 0
+		for after := uint64(1000); read < n; {
+			evs, err := l.Read(b.Context(), after, min(512, n-read))
+			if err != nil || len(evs) == 0 {
+				b.Fatalf("Read(%d): %d events, %v", after, len(evs), err)
+			}
+			read += len(evs)
+			after = evs[len(evs)-1].Seq
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "events/s")
+}

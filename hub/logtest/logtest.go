@@ -1,0 +1,219 @@
+// Package logtest is the conformance suite every [hub.Log] implementation
+// must pass, in the spirit of testing/fstest:
+//
+//	func TestConformance(t *testing.T) {
+//		logtest.Run(t, logtest.Factory{
+//			Open: func(t *testing.T, cfg logtest.Config) (hub.Log, error) {
+//				return memory.New(memory.Options{Retention: cfg.Retention, Now: cfg.Now}), nil
+//			},
+//		})
+//	}
+//
+// What the suite expects beyond the interface's documentation: retention is
+// applied at least on every Append (so after the clock moves, the next Append
+// removes what has aged out), judged by each event's Time against Config.Now;
+// operations on a closed log fail with [hub.ErrClosed]; Append keeps no
+// reference to the caller's events. Subtests do not run in parallel, because
+// one of them checks that no goroutine outlives its log.
+package logtest
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// Config is what the suite asks of each log it opens.
+type Config struct {
+	// Retention is the retention the log must apply.
+	Retention hub.Retention
+	// Now is the clock the log must use for retention by age. The suite
+	// moves it forward by hand.
+	Now func() time.Time
+}
+
+// Factory opens the logs under test.
+type Factory struct {
+	// Open returns a new, empty log configured by cfg. Each call must get
+	// its own storage (a directory under t.TempDir(), a fresh key prefix, …).
+	// The suite closes every log it opens.
+	Open func(t *testing.T, cfg Config) (hub.Log, error)
+
+	// Reopen, when set, opens again the storage of a log that Open (or
+	// Reopen) returned and that the suite has closed, configured by cfg.
+	// Durable logs set it; without it the durability tests are skipped.
+	Reopen func(t *testing.T, closed hub.Log, cfg Config) (hub.Log, error)
+}
+
+// Run runs the conformance suite against the logs f opens.
+func Run(t *testing.T, f Factory) {
+	if f.Open == nil {
+		t.Fatal("logtest: Factory.Open is nil")
+	}
+	s := &suite{f: f}
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"EmptyLog", s.testEmptyLog},
+		{"AppendAssignsSeq", s.testAppendAssignsSeq},
+		{"EventsRoundTrip", s.testEventsRoundTrip},
+		{"AppendCopiesEvents", s.testAppendCopiesEvents},
+		{"ConcurrentAppend", s.testConcurrentAppend},
+		{"DuplicateIDAcrossBatches", s.testDuplicateIDAcrossBatches},
+		{"DuplicateIDWithinBatch", s.testDuplicateIDWithinBatch},
+		{"EmptyIDsAreNotIndexed", s.testEmptyIDsAreNotIndexed},
+		{"ReadAfterAndLimit", s.testReadAfterAndLimit},
+		{"RetentionByCount", s.testRetentionByCount},
+		{"RetentionByAge", s.testRetentionByAge},
+		{"RetentionByBytes", s.testRetentionByBytes},
+		{"Lookup", s.testLookup},
+		{"Info", s.testInfo},
+		{"WaitReturnsAtOnceWhenBehind", s.testWaitReturnsAtOnce},
+		{"WaitWakesOnAppend", s.testWaitWakesOnAppend},
+		{"WaitReturnsOnCancel", s.testWaitReturnsOnCancel},
+		{"WaitReturnsErrClosedOnClose", s.testWaitReturnsErrClosed},
+		{"ClosedLogRefuses", s.testClosedLogRefuses},
+		{"NoGoroutineLeft", s.testNoGoroutineLeft},
+		{"LargeEvents", s.testLargeEvents},
+		{"Read50000", s.testRead50000},
+		{"ReopenKeepsEventsAndEpoch", s.testReopenKeepsEvents},
+		{"ReopenContinuesSeqAfterTrim", s.testReopenContinuesSeqAfterTrim},
+	} {
+		t.Run(tc.name, tc.fn)
+	}
+}
+
+type suite struct{ f Factory }
+
+// clock is a hand-moved clock for retention by age.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// open opens a log with the given retention and a clock, and closes it when
+// the test ends.
+func (s *suite) open(t *testing.T, r hub.Retention) (hub.Log, *clock) {
+	t.Helper()
+	c := newClock()
+	l, err := s.f.Open(t, Config{Retention: r, Now: c.Now})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l, c
+}
+
+// reopen closes l and opens its storage again; it skips the test when the
+// factory cannot reopen.
+func (s *suite) reopen(t *testing.T, l hub.Log, cfg Config) hub.Log {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	l, err := s.f.Reopen(t, l, cfg)
+	if err != nil {
+		t.Fatalf("Reopen: %v", err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func (s *suite) needReopen(t *testing.T) {
+	if s.f.Reopen == nil {
+		t.Skip("logtest: Factory.Reopen is nil; durability not tested")
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+// ev returns an event with the given id and data on topic "t".
+func ev(id, data string) *hub.Event {
+	return &hub.Event{ID: id, Topics: []string{"t"}, Data: data}
+}
+
+// events returns n events without ids, stamped at the clock's time, with
+// Data naming their place: prefix-0, prefix-1, …
+func events(c *clock, prefix string, n int) []*hub.Event {
+	out := make([]*hub.Event, n)
+	for i := range out {
+		out[i] = &hub.Event{Topics: []string{"t"}, Data: prefix + "-" + strconv.Itoa(i), Time: c.Now()}
+	}
+	return out
+}
+
+func appendOK(t *testing.T, l hub.Log, evs ...*hub.Event) {
+	t.Helper()
+	if err := l.Append(ctx(t), evs); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+}
+
+func info(t *testing.T, l hub.Log) hub.Info {
+	t.Helper()
+	i, err := l.Info(ctx(t))
+	if err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	return i
+}
+
+// readAll reads every event after `after` in pages of limit.
+func readAll(t *testing.T, l hub.Log, after uint64, limit int) []*hub.Event {
+	t.Helper()
+	var out []*hub.Event
+	for {
+		page, err := l.Read(ctx(t), after, limit)
+		if err != nil {
+			t.Fatalf("Read(%d, %d): %v", after, limit, err)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		if len(page) > limit {
+			t.Fatalf("Read(%d, %d) returned %d events", after, limit, len(page))
+		}
+		out = append(out, page...)
+		after = page[len(page)-1].Seq
+	}
+}
+
+// wantSeqs fails unless evs have exactly the Seqs from..to, in order.
+func wantSeqs(t *testing.T, evs []*hub.Event, from, to uint64) {
+	t.Helper()
+	if want := int(to - from + 1); from > to && len(evs) != 0 || from <= to && len(evs) != want {
+		t.Fatalf("got %d events, want Seqs %d..%d", len(evs), from, to)
+	}
+	for i, e := range evs {
+		if e.Seq != from+uint64(i) {
+			t.Fatalf("event %d has Seq %d, want %d", i, e.Seq, from+uint64(i))
+		}
+	}
+}
+
+func wantErr(t *testing.T, what string, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: err = %v, want %v", what, err, target)
+	}
+}

@@ -1,0 +1,113 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// registry holds the live subscriptions. Subscriptions whose selectors are
+// all exact topics are indexed by topic, so an event reaches them with one
+// map lookup per topic; the others are tried against every event.
+//
+// Lock order: registry.mu before Subscription.mu.
+type registry struct {
+	mu       sync.RWMutex
+	exact    map[string]map[*Subscription]struct{}
+	patterns map[*Subscription]struct{}
+	count    int64
+	// dispatched is the Seq of the last event fanned out. Only the single
+	// dispatcher stores it, while holding the read lock, so a subscription
+	// registered under the write lock knows exactly which events it will
+	// receive live: those after dispatched. It is atomic because other
+	// readers (Stats) may load it while the dispatcher stores it.
+	dispatched atomic.Uint64
+}
+
+func (r *registry) init() {
+	r.exact = make(map[string]map[*Subscription]struct{})
+	r.patterns = make(map[*Subscription]struct{})
+}
+
+// add registers s and returns the Seq of the last event dispatched before it.
+func (r *registry) add(s *Subscription) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.count++
+	if !s.exactOnly() {
+		r.patterns[s] = struct{}{}
+		return r.dispatched.Load()
+	}
+	for _, sel := range s.selectors {
+		set := r.exact[sel.raw]
+		if set == nil {
+			set = make(map[*Subscription]struct{})
+			r.exact[sel.raw] = set
+		}
+		set[s] = struct{}{}
+	}
+	return r.dispatched.Load()
+}
+
+func (r *registry) remove(s *Subscription) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !s.exactOnly() {
+		if _, ok := r.patterns[s]; ok {
+			delete(r.patterns, s)
+			r.count--
+		}
+		return
+	}
+	removed := false
+	for _, sel := range s.selectors {
+		set := r.exact[sel.raw]
+		if _, ok := set[s]; ok {
+			removed = true
+			delete(set, s)
+			if len(set) == 0 {
+				delete(r.exact, sel.raw)
+			}
+		}
+	}
+	if removed {
+		r.count--
+	}
+}
+
+// each calls fn for every subscription that may want an event on topics
+// (some more than once), then records seq as dispatched, all under the read
+// lock. matched is true when the subscription was found through the exact
+// index, so one of its selectors is known to match.
+func (r *registry) each(topics []string, seq uint64, fn func(s *Subscription, matched bool)) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, t := range topics {
+		for s := range r.exact[t] {
+			fn(s, true)
+		}
+	}
+	for s := range r.patterns {
+		fn(s, false)
+	}
+	r.dispatched.Store(seq)
+}
+
+// endAll ends every subscription with err.
+func (r *registry) endAll(err error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, set := range r.exact {
+		for s := range set {
+			s.end(err)
+		}
+	}
+	for s := range r.patterns {
+		s.end(err)
+	}
+}
+
+func (r *registry) size() (subs, topics int64, dispatched uint64) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.count, int64(len(r.exact)), r.dispatched.Load()
+}

@@ -1,0 +1,352 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Errors that end a subscription.
+var (
+	// ErrSlowSubscriber: the subscriber's queue overflowed. Its client
+	// should reconnect with its last event id and catch up from the log.
+	ErrSlowSubscriber = errors.New("subscriber too slow: queue full")
+	// ErrLagged: the hub's dispatcher fell behind retention; reconnecting
+	// tells the client explicitly what it cannot recover.
+	ErrLagged = errors.New("hub fell behind the log's retention")
+	// ErrUnsubscribed: Close was called.
+	ErrUnsubscribed = errors.New("subscription closed")
+)
+
+// ResetType is the SSE event type a subscriber receives when its
+// Last-Event-ID cannot be resumed from: the id is unknown (from another hub
+// or a wiped store, or never published) or older than the log's retention.
+// Its data is a JSON object {"reason", "lastEventId", "resumeFrom"}; its id
+// is the position the stream continues from. A client receiving it should
+// reload its state (for example from GET /history or its own API) and keep
+// listening: the live stream continues after it.
+const ResetType = "ssehub-reset"
+
+// Reasons given in a reset event.
+const (
+	ResetUnknownID = "unknown-id"
+	ResetExpired   = "expired"
+)
+
+// SubscribeRequest says what a subscriber wants.
+type SubscribeRequest struct {
+	// Topics are selectors (exact topics, URI templates or "*"); at least one.
+	Topics []string
+	// Allowed are selectors of the private topics the subscriber may
+	// receive (from its credentials); empty means public events only.
+	Allowed []string
+	// LastEventID resumes the stream after this event; empty: from now on.
+	LastEventID string
+}
+
+// A Subscription delivers encoded events to one subscriber. Its owner calls
+// Next in a loop, writes what it returns, and calls Close when done. Next
+// must not be called concurrently.
+type Subscription struct {
+	h         *Hub
+	selectors []*Selector
+	allowed   []*Selector
+
+	// lastOffered is touched only by the dispatcher.
+	lastOffered uint64
+
+	mu        sync.Mutex
+	queue     []queued // live frames waiting, at most h.opts.QueueSize
+	live      bool     // replay finished: overflow now means too slow
+	overflow  bool     // the queue overflowed while replaying
+	err       error    // why the subscription ended
+	signal    chan struct{}
+	closeOnce sync.Once
+
+	// The rest is owned by the goroutine calling Next.
+	pos       uint64   // Seq of the last event delivered or skipped
+	replaying bool     // events after pos are read from the log
+	first     [][]byte // frames to deliver before anything else
+	spare     []queued
+}
+
+type queued struct {
+	seq   uint64
+	frame []byte
+}
+
+// Subscribe registers a subscription. With a LastEventID it first replays
+// everything the log holds after that event, then continues live, with no
+// gap and no duplicate between the two. An id that cannot be resumed from is
+// answered with a ResetType event, then the stream continues live.
+func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
+	if h.closed.Load() {
+		return nil, ErrHubClosed
+	}
+	s := &Subscription{h: h, signal: make(chan struct{}, 1)}
+	var err error
+	if s.selectors, err = h.parseSelectors(req.Topics, true); err != nil {
+		return nil, err
+	}
+	if s.allowed, err = h.parseSelectors(req.Allowed, false); err != nil {
+		return nil, err
+	}
+	reset := ""
+	if req.LastEventID != "" {
+		s.pos, err = h.resolve(ctx, req.LastEventID)
+		switch {
+		case err == nil:
+			s.replaying = true
+		case errors.Is(err, ErrNotFound):
+			reset = ResetUnknownID
+		case errors.Is(err, ErrTrimmed):
+			reset = ResetExpired
+		default:
+			return nil, err
+		}
+	}
+	s.live = !s.replaying
+	dispatched := h.reg.add(s)
+	if !s.replaying {
+		s.pos = dispatched
+		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
+	}
+	return s, nil
+}
+
+func (h *Hub) parseSelectors(raw []string, required bool) ([]*Selector, error) {
+	if required && len(raw) == 0 {
+		return nil, fmt.Errorf("%w: at least one topic selector is required", ErrInvalidSelector)
+	}
+	if len(raw) > MaxTopics {
+		return nil, fmt.Errorf("%w: %d selectors, at most %d allowed", ErrInvalidSelector, len(raw), MaxTopics)
+	}
+	sels := make([]*Selector, len(raw))
+	for i, r := range raw {
+		s, err := h.selectors.Get(r)
+		if err != nil {
+			return nil, err
+		}
+		sels[i] = s
+	}
+	return sels, nil
+}
+
+// resolve returns the Seq of the event with the given id: a hub-assigned id
+// of this log's epoch is parsed, any other id is looked up.
+func (h *Hub) resolve(ctx context.Context, id string) (uint64, error) {
+	info, err := h.log.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := uint64(0), error(nil)
+	if epoch, n, ok := ParseID(id); ok && epoch == info.Epoch {
+		if n > info.Last {
+			return 0, fmt.Errorf("%w: %q is beyond the end of the log", ErrNotFound, id)
+		}
+		seq = n
+	} else if seq, err = h.log.Lookup(ctx, id); err != nil {
+		return 0, err
+	}
+	if seq+1 < info.First {
+		return 0, fmt.Errorf("%w: %q is older than the log's retention", ErrTrimmed, id)
+	}
+	return seq, nil
+}
+
+// positionFrame tells a subscriber that starts live where it stands: an "id"
+// field without data sets the client's last event id without dispatching an
+// event, so even a client that drops before its first event resumes without
+// a gap. With a reset reason it is a ResetType event instead.
+func (h *Hub) positionFrame(pos uint64, reason, lastEventID string) []byte {
+	id := FormatID(h.epoch, pos)
+	if reason == "" {
+		return []byte("id: " + id + "\n\n")
+	}
+	data, _ := json.Marshal(struct {
+		Reason      string `json:"reason"`
+		LastEventID string `json:"lastEventId"`
+		ResumeFrom  string `json:"resumeFrom"`
+	}{reason, lastEventID, id})
+	return []byte("id: " + id + "\nevent: " + ResetType + "\ndata: " + string(data) + "\n\n")
+}
+
+func (s *Subscription) exactOnly() bool {
+	for _, sel := range s.selectors {
+		if !sel.IsExact() {
+			return false
+		}
+	}
+	return true
+}
+
+// wants reports whether ev is for this subscriber: one of its selectors
+// matches one of the event's topics and, for a private event, one of its
+// allowed selectors does too.
+func (s *Subscription) wants(ev *Event) bool {
+	return matchAny(s.selectors, ev.Topics) && s.allows(ev)
+}
+
+// allows reports whether the subscriber may receive ev: any public event, a
+// private one only through its allowed selectors.
+func (s *Subscription) allows(ev *Event) bool {
+	return !ev.Private || matchAny(s.allowed, ev.Topics)
+}
+
+func matchAny(sels []*Selector, topics []string) bool {
+	for _, sel := range sels {
+		if sel.MatchAny(topics) {
+			return true
+		}
+	}
+	return false
+}
+
+// enqueue queues a frame and wakes the subscriber. It reports true when
+// this made a live subscriber too slow.
+func (s *Subscription) enqueue(seq uint64, frame []byte) (slow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.err != nil || s.overflow:
+		return false
+	case len(s.queue) >= s.h.opts.QueueSize && !s.live:
+		// Replay is still running: drop the queue and let the replay read
+		// these events from the log instead.
+		s.overflow = true
+		return false
+	case len(s.queue) >= s.h.opts.QueueSize:
+		s.err = ErrSlowSubscriber
+		slow = true
+	default:
+		s.queue = append(s.queue, queued{seq, frame})
+	}
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+	return slow
+}
+
+// end ends the subscription with err, unless it already ended.
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// Close unregisters the subscription. Next returns ErrUnsubscribed after it.
+func (s *Subscription) Close() {
+	s.closeOnce.Do(func() {
+		s.h.reg.remove(s)
+		s.end(ErrUnsubscribed)
+	})
+}
+
+// heartbeatFrame is the comment sent on idle streams.
+var heartbeatFrame = []byte(":\n\n")
+
+// Next blocks until there is something to send and returns it, appended to
+// buf[:0]: encoded events in log order (replayed or live), the reset or
+// position frame at the start, or a heartbeat comment. The frames are shared
+// with other subscribers and must not be modified. When the subscription
+// ends, Next returns whatever was still queued, then the reason: ctx's
+// error, ErrSlowSubscriber, ErrHubClosed, ErrLagged or ErrUnsubscribed.
+func (s *Subscription) Next(ctx context.Context, buf [][]byte) ([][]byte, error) {
+	out := buf[:0]
+	if len(s.first) > 0 {
+		out = append(out, s.first...)
+		s.first = nil
+		return out, nil
+	}
+	for {
+		if s.replaying {
+			var err error
+			if out, err = s.replay(ctx, out); err != nil || len(out) > 0 {
+				return out, err
+			}
+			continue
+		}
+		out, err := s.drain(out)
+		if len(out) > 0 || err != nil {
+			s.h.stats.delivered.Add(int64(len(out)))
+			return out, err
+		}
+		select {
+		case <-s.signal:
+		case <-*s.h.beat.Load():
+			return append(out, heartbeatFrame), nil
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+}
+
+// drain takes the queued frames that follow pos.
+func (s *Subscription) drain(out [][]byte) ([][]byte, error) {
+	s.mu.Lock()
+	q := s.queue
+	s.queue = s.spare
+	err := s.err
+	s.mu.Unlock()
+	for _, f := range q {
+		if f.seq > s.pos {
+			out = append(out, f.frame)
+			s.pos = f.seq
+		}
+	}
+	clear(q)
+	s.spare = q[:0]
+	if len(out) > 0 {
+		return out, nil // deliver what is queued before reporting the end
+	}
+	return out, err
+}
+
+// replay appends the next events after pos from the log. When the log has
+// no more, the subscription goes live: the queue then holds every event
+// dispatched since it registered, and drain skips those replay already gave.
+func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, error) {
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err != nil {
+		return out, err
+	}
+	events, err := s.h.log.Read(ctx, s.pos, s.h.opts.ReplayBatch)
+	if err != nil {
+		return out, fmt.Errorf("replaying after seq %d: %w", s.pos, err)
+	}
+	for _, ev := range events {
+		s.pos = ev.Seq
+		if s.wants(ev) {
+			if frame := s.h.encode(ev); frame != nil {
+				out = append(out, frame)
+			}
+		}
+	}
+	s.h.stats.delivered.Add(int64(len(out)))
+	if len(events) == s.h.opts.ReplayBatch {
+		return out, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overflow {
+		// Events were dropped while the queue was full; the log has them.
+		s.overflow = false
+		clear(s.queue)
+		s.queue = s.queue[:0]
+		return out, nil
+	}
+	s.live = true
+	s.replaying = false
+	return out, nil
+}

@@ -1,0 +1,64 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// trim removes the oldest events while the retention is exceeded and
+// returns the new state. It works from the front of the log and stops at the
+// first event it keeps, so its cost follows what it removes, not what the log
+// holds. The deletions are committed without fsync: should a crash lose
+// them, the next trim removes those events again.
+func (l *Log) trim(st state) state {
+	r := l.opts.Retention
+	if r == (hub.Retention{}) || st.first > st.last {
+		return st
+	}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(st.first), UpperBound: eventKey(st.last + 1)})
+	if err != nil {
+		l.opts.Logger.Error("applying the retention", "dir", l.dir, "err", err)
+		return st
+	}
+	defer it.Close()
+	b := l.db.NewBatch()
+	defer b.Close()
+	now := l.opts.Now()
+	next := st
+	for ok := it.First(); ok; ok = it.Next() {
+		overCount := r.MaxEvents > 0 && int64(next.last+1-next.first) > r.MaxEvents
+		overBytes := r.MaxBytes > 0 && next.bytes > r.MaxBytes
+		if !overCount && !overBytes && r.MaxAge <= 0 {
+			break
+		}
+		var ev hub.Event
+		if err := ev.UnmarshalBinary(it.Value()); err != nil {
+			l.opts.Logger.Error("applying the retention", "dir", l.dir, "key", it.Key(), "err", err)
+			break
+		}
+		if !overCount && !overBytes && now.Sub(ev.Time) <= r.MaxAge {
+			break
+		}
+		if ev.ID != "" {
+			_ = b.Delete(idKey(ev.ID), nil)
+		}
+		next.bytes -= int64(len(it.Value()) + 9)
+		next.first = binary.BigEndian.Uint64(it.Key()[1:]) + 1
+	}
+	if next.first == st.first {
+		return st
+	}
+	_ = b.DeleteRange(eventKey(st.first), eventKey(next.first), nil)
+	_ = b.Set(keyState, next.encode(), nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		l.opts.Logger.Error("applying the retention", "dir", l.dir, "err", err)
+		return st
+	}
+	return next
+}
+
+func isNotFound(err error) bool { return errors.Is(err, hub.ErrNotFound) }

@@ -1,0 +1,211 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// request is one Append on its way to the writer.
+type request struct {
+	events []*hub.Event
+	values [][]byte // the events' encodings, with Seq 0: the key holds it
+	first  uint64   // Seq given to events[0], set by the writer
+	done   chan error
+}
+
+// Append implements [hub.Log]. Events are encoded by the calling goroutine;
+// one writer goroutine then gathers the Appends waiting at that moment into
+// one batch and one commit (group commit), so that under SyncAlways
+// concurrent publishers share each fsync. An event without Time gets the
+// log's clock's time.
+func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkBatchIDs(events); err != nil {
+		return err
+	}
+	now := l.opts.Now()
+	r := &request{events: events, values: make([][]byte, len(events)), done: make(chan error, 1)}
+	for i, ev := range events {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		c := *ev
+		c.Seq = 0
+		r.values[i], _ = c.MarshalBinary()
+	}
+	select {
+	case l.reqs <- r:
+	case <-l.quit:
+		return hub.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// The writer has the events now; its answer comes within one commit,
+	// so it is awaited even if ctx ends, to report what happened.
+	return <-r.done
+}
+
+// checkBatchIDs refuses a batch that repeats an id.
+func checkBatchIDs(events []*hub.Event) error {
+	var seen map[string]bool
+	for _, ev := range events {
+		if ev.ID == "" {
+			continue
+		}
+		if seen[ev.ID] {
+			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
+		}
+		if seen == nil {
+			seen = make(map[string]bool)
+		}
+		seen[ev.ID] = true
+	}
+	return nil
+}
+
+// write is the writer goroutine: the only one that changes the log.
+func (l *Log) write() {
+	defer close(l.done)
+	var ageTick <-chan time.Time
+	if age := l.opts.Retention.MaxAge; age > 0 {
+		t := time.NewTicker(min(max(age/2, time.Second), time.Minute))
+		defer t.Stop()
+		ageTick = t.C
+	}
+	syncTimer := time.NewTimer(0)
+	<-syncTimer.C
+	defer syncTimer.Stop()
+	unsynced := false
+	var group []*request
+	for {
+		select {
+		case r := <-l.reqs:
+			group = l.gather(append(group[:0], r))
+			l.commit(group)
+			clear(group)
+			if l.opts.Sync == SyncBatch && !unsynced {
+				unsynced = true
+				syncTimer.Reset(l.opts.BatchDelay)
+			}
+		case <-syncTimer.C:
+			unsynced = false
+			if err := l.db.LogData(nil, pebble.Sync); err != nil {
+				l.opts.Logger.Error("syncing the event log", "dir", l.dir, "err", err)
+			}
+		case <-ageTick:
+			l.publish(l.trim(l.st), false)
+		case <-l.quit:
+			for {
+				select {
+				case r := <-l.reqs:
+					r.done <- hub.ErrClosed
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// gather adds the Appends already waiting to group, up to MaxGroup events.
+func (l *Log) gather(group []*request) []*request {
+	n := len(group[0].events)
+	for n < l.opts.MaxGroup {
+		select {
+		case r := <-l.reqs:
+			group = append(group, r)
+			n += len(r.events)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// commit appends the group's events in one batch, applies the retention,
+// publishes the new extent and answers every request.
+func (l *Log) commit(group []*request) {
+	b := l.db.NewBatch()
+	defer b.Close()
+	st := l.st
+	held := make(map[string]bool)
+	accepted := group[:0:0]
+	for _, r := range group {
+		if err := l.checkHeld(r.events, held, st); err != nil {
+			r.done <- err
+			continue
+		}
+		r.first = st.last + 1
+		for i, ev := range r.events {
+			st.last++
+			_ = b.Set(eventKey(st.last), r.values[i], nil)
+			if ev.ID != "" {
+				held[ev.ID] = true
+				_ = b.Set(idKey(ev.ID), binary.BigEndian.AppendUint64(nil, st.last), nil)
+			}
+			st.bytes += int64(len(r.values[i]) + 9)
+		}
+		accepted = append(accepted, r)
+	}
+	if len(accepted) == 0 {
+		return
+	}
+	_ = b.Set(keyState, st.encode(), nil)
+	opts := pebble.NoSync
+	if l.opts.Sync == SyncAlways {
+		opts = pebble.Sync
+	}
+	if err := b.Commit(opts); err != nil {
+		l.opts.Logger.Error("appending to the event log", "dir", l.dir, "err", err)
+		for _, r := range accepted {
+			r.done <- fmt.Errorf("pebble: appending: %w", err)
+		}
+		return
+	}
+	l.publish(l.trim(st), true)
+	for _, r := range accepted {
+		for i, ev := range r.events {
+			ev.Seq = r.first + uint64(i)
+		}
+		r.done <- nil
+	}
+}
+
+// checkHeld refuses events whose id the log holds or an earlier request of
+// the same group takes.
+func (l *Log) checkHeld(events []*hub.Event, group map[string]bool, st state) error {
+	for _, ev := range events {
+		if ev.ID == "" {
+			continue
+		}
+		if group[ev.ID] {
+			return fmt.Errorf("%w: %q", hub.ErrDuplicateID, ev.ID)
+		}
+		seq, err := l.lookup(ev.ID)
+		switch {
+		case err == nil && seq >= st.first:
+			return fmt.Errorf("%w: %q is event %d", hub.ErrDuplicateID, ev.ID, seq)
+		case err != nil && !isNotFound(err):
+			return err
+		}
+	}
+	return nil
+}
+
+// publish makes st what readers see, and wakes waiters if events were added.
+func (l *Log) publish(st state, grew bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st = st
+	if grew {
+		l.tail.Advance(st.last)
+	}
+}
