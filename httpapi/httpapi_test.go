@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var testKey = []byte("httpapi-test-key")
+
+// newServer serves a hub on a memory log until the test ends.
+func newServer(t *testing.T, opts Options) (*httptest.Server, *hub.Hub) {
+	t.Helper()
+	log := memory.New(memory.Options{})
+	h, err := hub.New(log, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Verifier = auth.NewVerifier(testKey)
+	srv := httptest.NewServer(New(h, opts))
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		log.Close()
+	})
+	return srv, h
+}
+
+func TestCORSAllowsListedOriginsWithCredentials(t *testing.T) {
+	srv, _ := newServer(t, Options{CORSOrigins: []string{"https://app.example"}})
+	for _, tc := range []struct {
+		origin string
+		want   string
+	}{
+		{"https://app.example", "https://app.example"},
+		{"https://evil.example", ""},
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/publish", nil)
+		req.Header.Set("Origin", tc.origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tc.want {
+			t.Errorf("origin %s: Allow-Origin = %q, want %q", tc.origin, got, tc.want)
+		}
+		if tc.want != "" && resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Errorf("origin %s: credentials not allowed", tc.origin)
+		}
+		if tc.want != "" && !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Last-Event-ID") {
+			t.Errorf("preflight does not allow Last-Event-ID: %q", resp.Header.Get("Access-Control-Allow-Headers"))
+		}
+	}
+}
+
+// readUntil reads lines of an event stream until one has prefix, and
+// returns the lines read, failing after a bound.
+func readUntil(t *testing.T, r *bufio.Reader, prefix string) []string {
+	t.Helper()
+	var lines []string
+	done := make(chan struct{})
+	timer := time.AfterFunc(10*time.Second, func() { close(done) })
+	defer timer.Stop()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream: %v (after %q)", err, lines)
+		}
+		lines = append(lines, strings.TrimSuffix(line, "\n"))
+		if strings.HasPrefix(line, prefix) {
+			return lines
+		}
+		select {
+		case <-done:
+			t.Fatalf("no line %q within 10s (got %q)", prefix, lines)
+		default:
+		}
+	}
+}
+
+func TestShutdownTellsStreamsWhenToComeBack(t *testing.T) {
+	srv, h := newServer(t, Options{ShutdownRetry: 2 * time.Second, ShutdownJitter: time.Second})
+	resp, err := http.Get(srv.URL + "/events?topic=t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	readUntil(t, r, "id: ") // the stream is registered
+	h.Close()
+	lines := readUntil(t, r, "retry: ")
+	var ms int
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "retry: %d", &ms); err != nil || ms < 2000 || ms >= 3000 {
+		t.Fatalf("shutdown sent %q, want a retry from 2000 to 2999 ms", lines[len(lines)-1])
+	}
+}
+
+func TestStreamRejectsInjectedLastEventID(t *testing.T) {
+	srv, _ := newServer(t, Options{})
+	resp, err := http.Get(srv.URL + "/events?topic=t&lastEventID=" + "a%0Adata:%20evil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	resp, err = http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("no topic: status %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestStatsStreamsFigures(t *testing.T) {
+	srv, h := newServer(t, Options{StatsInterval: 10 * time.Millisecond})
+	if _, err := h.Publish(context.Background(), hub.Event{Topics: []string{"t"}, Data: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(srv.URL + "/api/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := readUntil(t, bufio.NewReader(resp.Body), "data: ")
+	if lines[len(lines)-2] != "event: stats" {
+		t.Fatalf("stats frame %q has no event type", lines)
+	}
+	var s Snapshot
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(lines[len(lines)-1], "data: ")), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Published != 1 || s.Log.Last != 1 || s.Process.Goroutines == 0 {
+		t.Errorf("snapshot = %+v, want 1 published, log at 1, some goroutines", s)
+	}
+}
+
+// FuzzPublishDecode: no body makes the decoder panic, and whatever it
+// accepts is a batch of valid size whose events the hub then validates.
+func FuzzPublishDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"topic":"t","data":"x"}`, `[{"topics":["a","b"],"data":{"k":1}}]`, `{"topic":"t","id":"a\nb"}`,
+		`[]`, `{`, `{"topic":"t","retry":-1}`, `{"topic":"t"} {}`, `{"data":null,"topic":"t","private":true}`,
+	} {
+		f.Add([]byte(s))
+	}
+	a := &API{opts: Options{}}
+	a.opts.setDefaults()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, _, err := a.decodePublish(body)
+		if err != nil {
+			return
+		}
+		if len(events) == 0 || len(events) > a.opts.MaxBatch {
+			t.Fatalf("accepted a batch of %d events", len(events))
+		}
+		for _, ev := range events {
+			if ev.Retry < 0 {
+				t.Fatalf("accepted a negative retry")
+			}
+			_ = ev.Validate(0)
+		}
+	})
+}
+
+func TestUnknownPathsAreNotFound(t *testing.T) {
+	srv, _ := newServer(t, Options{})
+	resp, err := http.Get(srv.URL + "/no/such/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET of an unknown path: %d, want 404", resp.StatusCode)
+	}
+}

@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// publishRequest is one event in a POST /publish body.
+type publishRequest struct {
+	Topics  []string        `json:"topics"`
+	Topic   string          `json:"topic"`
+	Data    json.RawMessage `json:"data"`
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Retry   int64           `json:"retry"`
+	Private bool            `json:"private"`
+}
+
+// servePublish appends one event (a JSON object) or a batch (a JSON array)
+// and answers {"id": …} or {"ids": […]} once the log holds them.
+func (a *API) servePublish(w http.ResponseWriter, r *http.Request) {
+	claims, err := a.verify(auth.FromRequest(r))
+	if err != nil {
+		writeAuthError(w, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit), "")
+		}
+		return
+	}
+	events, batch, err := a.decodePublish(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "")
+		return
+	}
+	if err := a.authorizePublish(claims, events); err != nil {
+		writeError(w, http.StatusForbidden, err.Error(), "")
+		return
+	}
+	ids, err := a.hub.Publish(r.Context(), events...)
+	if err != nil {
+		a.writeHubError(w, r, err)
+		return
+	}
+	if batch {
+		writeJSON(w, http.StatusOK, map[string][]string{"ids": ids})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": ids[0]})
+}
+
+// decodePublish reads a publish body: one JSON object or an array of them.
+// Unknown fields are refused, so a misspelt field fails loudly instead of
+// being dropped.
+func (a *API) decodePublish(body []byte) (events []hub.Event, batch bool, err error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, false, errors.New("empty body: send a JSON object or an array of them")
+	}
+	var reqs []publishRequest
+	if body[0] == '[' {
+		batch = true
+		err = strictUnmarshal(body, &reqs)
+	} else {
+		reqs = make([]publishRequest, 1)
+		err = strictUnmarshal(body, &reqs[0])
+	}
+	if err != nil {
+		return nil, batch, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if len(reqs) == 0 || len(reqs) > a.opts.MaxBatch {
+		return nil, batch, fmt.Errorf("a batch holds 1 to %d events, not %d", a.opts.MaxBatch, len(reqs))
+	}
+	events = make([]hub.Event, len(reqs))
+	for i, req := range reqs {
+		if events[i], err = req.event(); err != nil {
+			if batch {
+				err = fmt.Errorf("event %d: %w", i, err)
+			}
+			return nil, batch, err
+		}
+	}
+	return events, batch, nil
+}
+
+func strictUnmarshal(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// event turns a request into an event. Data may be a JSON string (sent as
+// its text) or any other JSON value (sent as compact JSON).
+func (p *publishRequest) event() (hub.Event, error) {
+	ev := hub.Event{Topics: p.Topics, Type: p.Type, ID: p.ID, Private: p.Private}
+	if p.Topic != "" {
+		ev.Topics = append([]string{p.Topic}, ev.Topics...)
+	}
+	if p.Retry < 0 {
+		return ev, errors.New("retry must not be negative")
+	}
+	ev.Retry = time.Duration(p.Retry) * time.Millisecond
+	switch {
+	case len(p.Data) == 0 || string(p.Data) == "null":
+	case p.Data[0] == '"':
+		if err := json.Unmarshal(p.Data, &ev.Data); err != nil {
+			return ev, fmt.Errorf("data: %v", err)
+		}
+	default:
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, p.Data); err != nil {
+			return ev, fmt.Errorf("data: %v", err)
+		}
+		ev.Data = buf.String()
+	}
+	return ev, nil
+}
+
+// verify checks a token; without a configured key every token fails.
+func (a *API) verify(token string) (*auth.Claims, error) {
+	if a.opts.Verifier == nil {
+		if token == "" {
+			return nil, auth.ErrNoToken
+		}
+		return nil, fmt.Errorf("%w: this hub has no key configured", auth.ErrInvalidToken)
+	}
+	return a.opts.Verifier.Verify(token)
+}
+
+// subscriberRights returns the private topics a reader's token allows: none
+// without a token. An invalid token is answered with 401 and ok false.
+func (a *API) subscriberRights(w http.ResponseWriter, r *http.Request) (allowed []string, ok bool) {
+	token := auth.FromRequest(r)
+	if token == "" {
+		return nil, true
+	}
+	claims, err := a.verify(token)
+	if err != nil {
+		writeAuthError(w, err)
+		return nil, false
+	}
+	return claims.Mercure.Subscribe, true
+}
+
+// authorizePublish checks that every topic of every event is one the
+// token may publish to.
+func (a *API) authorizePublish(c *auth.Claims, events []hub.Event) error {
+	for _, ev := range events {
+		for _, t := range ev.Topics {
+			if !a.allowed(c.Mercure.Publish, t) {
+				return fmt.Errorf("this token may not publish to topic %q", t)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *API) allowed(selectors []string, topic string) bool {
+	for _, raw := range selectors {
+		if sel, err := a.hub.Selector(raw); err == nil && sel.Match(topic) {
+			return true
+		}
+	}
+	return false
+}

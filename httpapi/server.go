@@ -1,0 +1,109 @@
+// Package httpapi serves the hub over HTTP: the event stream, publishing,
+// history, health and readiness, with CORS and the limits a server exposed
+// to the internet needs. It is a thin adapter: every decision about events
+// is the hub's.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// Options configure the HTTP front door. Zero values select the defaults.
+type Options struct {
+	// Verifier checks publisher and subscriber tokens. Without one nobody
+	// may publish over HTTP.
+	Verifier *auth.Verifier
+	// CORSOrigins lists the origins allowed to call the API from a browser
+	// ("*" allows any). Credentials (cookies, withCredentials) are allowed
+	// for listed origins.
+	CORSOrigins []string
+	// Retry, when positive, is sent to every subscriber when its stream
+	// opens as its reconnection delay.
+	Retry time.Duration
+	// ShutdownRetry and ShutdownJitter: when the hub shuts down, each
+	// stream is told to reconnect after ShutdownRetry plus a random part of
+	// ShutdownJitter, so a restart does not bring every client back at once
+	// (defaults 1s and 4s).
+	ShutdownRetry  time.Duration
+	ShutdownJitter time.Duration
+	// WriteTimeout bounds one write to a subscriber; a client that does not
+	// read for that long is disconnected (default 10s).
+	WriteTimeout time.Duration
+	// MaxBodyBytes limits a publish request body (default 16 MiB).
+	MaxBodyBytes int64
+	// MaxBatch limits how many events one publish request may carry
+	// (default 1000).
+	MaxBatch int
+	// StatsInterval is how often GET /api/stats sends figures (default 1s).
+	StatsInterval time.Duration
+	// Logger receives request errors (default: discarded).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.ShutdownRetry <= 0 {
+		o.ShutdownRetry = time.Second
+	}
+	if o.ShutdownJitter <= 0 {
+		o.ShutdownJitter = 4 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 16 << 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1000
+	}
+	if o.StatsInterval <= 0 {
+		o.StatsInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// API is the HTTP handler of the native API.
+type API struct {
+	hub  *hub.Hub
+	opts Options
+	mux  *http.ServeMux
+}
+
+// New returns the API of h. Mount it on a server, or register its routes on
+// your own mux with Register.
+func New(h *hub.Hub, opts Options) *API {
+	opts.setDefaults()
+	a := &API{hub: h, opts: opts, mux: http.NewServeMux()}
+	a.Register(a.mux)
+	return a
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	preflight := a.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for pattern, h := range map[string]http.HandlerFunc{
+		"GET /events":    a.serveEvents,
+		"POST /publish":  a.servePublish,
+		"GET /history":   a.serveHistory,
+		"GET /api/stats": a.serveStats,
+	} {
+		mux.Handle(pattern, a.cors(h))
+		// Preflight only where the API is, so other paths keep their 404.
+		_, path, _ := strings.Cut(pattern, " ")
+		mux.Handle("OPTIONS "+path, preflight)
+	}
+	mux.HandleFunc("GET /healthz", a.serveHealth)
+	mux.HandleFunc("GET /readyz", a.serveReady)
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
