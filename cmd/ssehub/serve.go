@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/demo"
+	"github.com/ssehub/ssehub/docs"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/metrics"
+	"github.com/ssehub/ssehub/web"
+)
+
+// Config is everything `ssehub serve` can be told.
+type Config struct {
+	Listen          string
+	Store           string
+	JWTKey          string
+	CORSOrigins     listFlag
+	Heartbeat       time.Duration
+	Retry           time.Duration
+	QueueSize       int
+	RetentionEvents int64
+	RetentionAge    time.Duration
+	RetentionBytes  sizeFlag
+	Sync            string
+	ShutdownTimeout time.Duration
+	ShutdownRetry   time.Duration
+	ShutdownJitter  time.Duration
+	Demo            bool
+	LogLevel        string
+	Pprof           string
+}
+
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
+	fs.StringVar(&c.Store, "store", "file:./ssehub-data", "where events are kept: file:DIR (durable) or memory:")
+	fs.StringVar(&c.JWTKey, "jwt-key", "", "HMAC key of publisher and subscriber tokens (default: generated on first start and kept in the data folder)")
+	fs.Var(&c.CORSOrigins, "cors-origins", "origins allowed to use the API from a browser, comma-separated (* for any)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of heartbeat comments on idle streams")
+	fs.DurationVar(&c.Retry, "retry", 0, "reconnection delay sent to clients when their stream opens (0: the client's default)")
+	fs.IntVar(&c.QueueSize, "queue-size", 4096, "events that may wait for one subscriber before it is disconnected as too slow")
+	fs.Int64Var(&c.RetentionEvents, "retention-events", 0, "keep at most this many events (0: no bound)")
+	fs.DurationVar(&c.RetentionAge, "retention-age", 7*24*time.Hour, "keep events at most this long (0: no bound)")
+	c.RetentionBytes = 1 << 30
+	fs.Var(&c.RetentionBytes, "retention-bytes", "keep at most about this many bytes of events, e.g. 1GiB (0: no bound)")
+	fs.StringVar(&c.Sync, "sync", "always", "file store sync policy: always (fsync before acknowledging), batch, none")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&c.ShutdownRetry, "shutdown-retry", time.Second, "at shutdown, clients are told to reconnect after this delay…")
+	fs.DurationVar(&c.ShutdownJitter, "shutdown-jitter", 4*time.Second, "…plus a random part of this, so a restart does not bring them all back at once")
+	fs.BoolVar(&c.Demo, "demo", true, "serve the demos and run their publishers")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off when empty; keep it private)")
+}
+
+func (c *Config) retention() hub.Retention {
+	return hub.Retention{MaxEvents: c.RetentionEvents, MaxAge: c.RetentionAge, MaxBytes: int64(c.RetentionBytes)}
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var cfg Config
+	fs := newFlagSet("serve", stderr)
+	cfg.register(fs)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	m := &Main{Config: cfg, Out: stdout, Logger: logger}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}
+
+// Main is the running hub: the one place that wires a store, the hub, its
+// front doors, the pages and the demos together. Tests start it end to end.
+type Main struct {
+	Config Config
+	Out    io.Writer // where the first-start instructions go
+	Logger *slog.Logger
+
+	log      hub.Log
+	hub      *hub.Hub
+	demos    *demo.Demos
+	server   *http.Server
+	listener net.Listener
+	key      []byte
+	dataDir  string
+}
+
+// Open opens the store, starts the hub and listens, without serving yet.
+func (m *Main) Open(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Out == nil {
+		m.Out = io.Discard
+	}
+	if m.log, m.dataDir, err = openStore(m.Config, m.Logger); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			m.log.Close()
+		}
+	}()
+	if m.key, err = m.loadKey(); err != nil {
+		return err
+	}
+	m.hub, err = hub.New(m.log, hub.Options{
+		QueueSize: m.Config.QueueSize,
+		Heartbeat: m.Config.Heartbeat,
+		Logger:    m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		m.hub.Close()
+		return err
+	}
+	handler, err := m.handler()
+	if err != nil {
+		m.hub.Close()
+		m.listener.Close()
+		return err
+	}
+	m.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
+	}
+	m.Logger.Info("ssehub listening", "addr", m.listener.Addr().String(), "store", m.Config.Store)
+	return nil
+}
+
+// Addr returns the address the hub listens on.
+func (m *Main) Addr() net.Addr { return m.listener.Addr() }
+
+func (m *Main) handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	site, err := web.New(web.Options{Demos: m.Config.Demo, DocsURL: "/docs/"})
+	if err != nil {
+		return nil, err
+	}
+	site.Register(mux)
+	mux.Handle("GET /docs/", http.StripPrefix("/docs", docs.Handler()))
+	mux.Handle("GET /metrics", metrics.Handler(m.hub))
+	if m.Config.Demo {
+		m.demos, err = demo.New(demo.Options{
+			Hub:        m.hub,
+			PublishURL: "http://" + loopbackAddr(m.listener.Addr()),
+			Key:        m.key,
+			Logger:     m.Logger.With("component", "demo"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.demos.Register(mux)
+	}
+	api := httpapi.New(m.hub, httpapi.Options{
+		Verifier:       auth.NewVerifier(m.key),
+		CORSOrigins:    m.Config.CORSOrigins,
+		Retry:          m.Config.Retry,
+		ShutdownRetry:  m.Config.ShutdownRetry,
+		ShutdownJitter: m.Config.ShutdownJitter,
+		Logger:         m.Logger,
+	})
+	api.Register(mux)
+	return mux, nil
+}
+
+// loopbackAddr returns an address this process can reach addr at: a
+// wildcard host (":8080", "0.0.0.0", "::") becomes the loopback address.
+func loopbackAddr(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}
+
+// Run serves until ctx ends, then shuts down gracefully: it stops accepting,
+// tells every stream when to come back, closes them, and syncs and closes
+// the log, all within ShutdownTimeout.
+func (m *Main) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- m.server.Serve(m.listener) }()
+	if stop, err := m.startProfiler(); err != nil {
+		m.Logger.Error("not serving the profiler", "addr", m.Config.Pprof, "err", err)
+	} else {
+		defer stop()
+	}
+	stopDemos := m.startDemos()
+	select {
+	case err := <-served:
+		stopDemos()
+		m.hub.Close()
+		m.log.Close()
+		return err
+	case <-ctx.Done():
+	}
+	stopDemos()
+	m.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- m.server.Shutdown(sctx) }()
+	m.hub.Close() // ends every stream, which lets Shutdown finish
+	err := <-shut
+	if err != nil {
+		m.server.Close()
+	}
+	<-served
+	if cerr := m.log.Close(); cerr != nil {
+		return fmt.Errorf("closing the log: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	m.Logger.Info("stopped")
+	return nil
+}
+
+// startProfiler serves net/http/pprof on Config.Pprof, on its own listener
+// so it is never exposed with the API, and returns a function stopping it.
+func (m *Main) startProfiler() (stop func(), err error) {
+	if m.Config.Pprof == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", m.Config.Pprof)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	m.Logger.Info("serving the profiler", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
+
+// startDemos runs the demo publishers, if any, and returns a function that
+// stops them and waits until they have.
+func (m *Main) startDemos() (stop func()) {
+	if m.demos == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.demos.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// loadKey returns the token key: the configured one, else the one kept in
+// the data folder, else a new one, kept there and printed with a ready-to-use
+// publisher token.
+func (m *Main) loadKey() ([]byte, error) {
+	if m.Config.JWTKey != "" {
+		return []byte(m.Config.JWTKey), nil
+	}
+	path := ""
+	if m.dataDir != "" {
+		path = filepath.Join(m.dataDir, "jwt.key")
+		if b, err := os.ReadFile(path); err == nil {
+			m.Logger.Info("using the token key kept in the data folder; make tokens with `ssehub token`", "path", path)
+			return []byte(strings.TrimSpace(string(b))), nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	key := hex.EncodeToString(raw)
+	if path != "" {
+		if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("keeping the generated key: %w", err)
+		}
+	}
+	return []byte(key), m.welcome(key, path)
+}
+
+// welcome prints what a first start needs: the key, a publisher token and a
+// command to try.
+func (m *Main) welcome(key, path string) error {
+	token, err := auth.Sign([]byte(key), []string{"*"}, nil, 0)
+	if err != nil {
+		return err
+	}
+	port := "8080"
+	if _, p, err := net.SplitHostPort(m.Config.Listen); err == nil && p != "" {
+		port = p
+	}
+	kept := "it lives only as long as this process (memory store)"
+	if path != "" {
+		kept = "kept in " + path
+	}
+	fmt.Fprintf(m.Out, `
+ssehub generated a token key (%s):
+  %s
+
+A publisher token for every topic (keep it secret):
+  %s
+
+Try it. In one terminal, subscribe:
+  curl -N 'http://localhost:%s/events?topic=hello'
+In another, publish:
+  curl -H 'Authorization: Bearer %s' -d '{"topic":"hello","data":"Hello, world"}' http://localhost:%s/publish
+
+`, kept, key, token, port, token, port)
+	return nil
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
+	"github.com/ssehub/ssehub/store/pebble"
+)
+
+// openStore opens the log named by cfg.Store and returns it with its data
+// folder ("" for stores that keep no files).
+func openStore(cfg Config, logger *slog.Logger) (hub.Log, string, error) {
+	kind, arg, _ := strings.Cut(cfg.Store, ":")
+	switch kind {
+	case "memory":
+		return memory.New(memory.Options{Retention: cfg.retention()}), "", nil
+	case "file":
+		if arg == "" {
+			return nil, "", fmt.Errorf("--store %q: file: needs a folder, as in file:./ssehub-data", cfg.Store)
+		}
+		sync, err := pebble.ParseSyncPolicy(cfg.Sync)
+		if err != nil {
+			return nil, "", fmt.Errorf("--sync: %w", err)
+		}
+		if err := os.MkdirAll(arg, 0o700); err != nil {
+			return nil, "", fmt.Errorf("creating the data folder: %w", err)
+		}
+		log, err := pebble.Open(arg, pebble.Options{
+			Retention: cfg.retention(),
+			Sync:      sync,
+			Logger:    logger.With("component", "store"),
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("opening the store in %s: %w", arg, err)
+		}
+		return log, arg, nil
+	default:
+		return nil, "", fmt.Errorf("--store %q: want file:FOLDER or memory:", cfg.Store)
+	}
+}
