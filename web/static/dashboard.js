@@ -1,0 +1,129 @@
+// The dashboard: live figures from /api/stats, a tail of recent events,
+// and a publish form.
+import { $, el, stream, postJSON, flash, fmtInt, fmtFixed, fmtBytes, fmtTime } from './common.js';
+
+// --- Live figures -------------------------------------------------------
+
+let prev = null;
+
+function rate(cur, key) {
+  if (!prev) return null;
+  const secs = (Date.parse(cur.time) - Date.parse(prev.time)) / 1000;
+  return secs > 0 ? Math.max(0, (cur[key] - prev[key]) / secs) : null;
+}
+
+function set(id, text) {
+  $(`#${id}`).textContent = text;
+}
+
+function showStats(s) {
+  set('f-subscribers', fmtInt(s.subscribers));
+  set('f-topics', fmtInt(s.topics));
+  set('f-pubrate', fmtFixed(rate(s, 'published')));
+  set('f-published', fmtInt(s.published));
+  set('f-delrate', fmtFixed(rate(s, 'delivered')));
+  set('f-delivered', fmtInt(s.delivered));
+  set('f-slow', fmtInt(s.slowDisconnects));
+  set('f-events', fmtInt(s.log.events));
+  set('f-bytes', fmtBytes(s.log.bytes));
+  set('f-window', s.log.events > 0 ? `${s.log.first}–${s.log.last}` : 'empty');
+  set('f-epoch', s.log.epoch || '—');
+  set('f-goroutines', fmtInt(s.process.goroutines));
+  set('f-cpus', fmtInt(s.process.numCPU));
+  set('f-heap', fmtBytes(s.process.heapBytes));
+  set('f-sys', fmtBytes(s.process.sysBytes));
+  $('#figures').dataset.updated = s.time;
+  prev = s;
+}
+
+stream('/api/stats', { stats: showStats });
+
+// --- Tail of recent events ----------------------------------------------
+
+// EventSource hands custom event types only to listeners registered for
+// them, so the tail listens to "message", the demos' types, and any type
+// entered in the form or published from this page.
+const demoTypes = ['ssehub-reset', 'task-claimed', 'board-reset', 'board-start', 'quote', 'volume', 'range',
+  'sample', 'alarm', 'thresholds'];
+const maxRows = 100;
+let tail = null;
+let paused = false;
+let skipped = 0;
+
+function addRow(ev) {
+  if (paused) {
+    skipped++;
+    $('#pause').textContent = `Resume (${skipped} skipped)`;
+    return;
+  }
+  const li = el('li', {},
+    el('div', { class: 'meta' },
+      el('span', { text: fmtTime(Date.now()) }),
+      el('span', { class: 'tag', text: ev.type }),
+      el('span', { text: ev.lastEventId ? `id ${ev.lastEventId}` : '' })),
+    el('div', { class: 'data', text: ev.data }));
+  const list = $('#tail');
+  list.prepend(li);
+  flash(li, 'flash-new');
+  while (list.children.length > maxRows) list.lastChild.remove();
+}
+
+function types() {
+  const extra = $('#types').value.split(',').map((t) => t.trim()).filter(Boolean);
+  return [...new Set(['message', ...extra])];
+}
+
+function watch() {
+  if (tail) tail.close();
+  const selector = $('#selector').value.trim() || '*';
+  tail = new EventSource(`/events?topic=${encodeURIComponent(selector)}`);
+  for (const t of types()) tail.addEventListener(t, addRow);
+  const state = $('#tail-state');
+  state.replaceChildren('Connecting to ', el('code', { text: selector }), '…');
+  tail.onopen = () => state.replaceChildren('Watching ', el('code', { text: selector }),
+    ` for ${types().length} event types; newest first, at most ${maxRows}.`);
+  tail.onerror = () => state.replaceChildren('Reconnecting to ', el('code', { text: selector }), '…');
+}
+
+$('#types').value = demoTypes.join(', ');
+$('#filter').addEventListener('submit', (e) => {
+  e.preventDefault();
+  watch();
+});
+$('#pause').addEventListener('click', () => {
+  paused = !paused;
+  skipped = 0;
+  $('#pause').textContent = paused ? 'Resume' : 'Pause';
+});
+watch();
+
+// --- Publish form -------------------------------------------------------
+
+const tokenKey = 'ssehub.dashboard.token';
+$('#p-token').value = sessionStorage.getItem(tokenKey) || '';
+
+$('#publish').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const out = $('#p-result');
+  const token = $('#p-token').value.trim();
+  const type = $('#p-type').value.trim();
+  const body = { topic: $('#p-topic').value.trim(), data: $('#p-data').value };
+  if (type) body.type = type;
+  sessionStorage.setItem(tokenKey, token);
+  if (type && !types().includes(type)) {
+    $('#types').value += `, ${type}`;
+    watch();
+  }
+  out.className = 'result';
+  out.textContent = 'Publishing…';
+  try {
+    const res = await postJSON('/publish', body, token ? { Authorization: `Bearer ${token}` } : {});
+    out.className = `result ${res.ok ? 'ok' : 'err'}`;
+    out.textContent = res.ok ? `Published with id ${res.body.id}` : `${res.status}: ${res.body.error}`;
+  } catch (err) {
+    out.className = 'result err';
+    out.textContent = `Network error: ${err.message}`;
+  }
+});
+
+$('#origin').textContent = location.origin;

@@ -1,0 +1,94 @@
+package web_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ssehub/ssehub/web"
+)
+
+func get(t *testing.T, h http.Handler, path string) (*http.Response, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Result(), string(body)
+}
+
+func site(t *testing.T, opts web.Options) http.Handler {
+	t.Helper()
+	s, err := web.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Handler()
+}
+
+// Pages load nothing from another origin: every src and href of a script,
+// stylesheet or image is a local path.
+var resourceRE = regexp.MustCompile(`<(?:script|link|img)[^>]*(?:src|href)="([^"]*)"`)
+
+func TestPagesAreServedAndSelfContained(t *testing.T) {
+	h := site(t, web.Options{Demos: true})
+	for _, path := range []string{"/", "/demo/board", "/demo/board/claim/T-101", "/demo/clock", "/demo/stocks", "/demo/chat", "/demo/monitor"} {
+		t.Run(path, func(t *testing.T) {
+			resp, body := get(t, h, path)
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+				t.Fatalf("CSP %q", csp)
+			}
+			refs := resourceRE.FindAllStringSubmatch(body, -1)
+			if len(refs) < 3 {
+				t.Fatalf("only %d resources referenced", len(refs))
+			}
+			for _, m := range refs {
+				if !strings.HasPrefix(m[1], "/static/") {
+					t.Errorf("resource %q is not an embedded file", m[1])
+					continue
+				}
+				if r, _ := get(t, h, m[1]); r.StatusCode != 200 {
+					t.Errorf("%s: %s", m[1], r.Status)
+				}
+			}
+		})
+	}
+}
+
+func TestStaticFilesHaveTheirTypes(t *testing.T) {
+	h := site(t, web.Options{})
+	for path, ctype := range map[string]string{
+		"/static/style.css": "text/css", "/static/common.js": "text/javascript", "/static/icon.svg": "image/svg+xml",
+	} {
+		resp, _ := get(t, h, path)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) {
+			t.Errorf("%s: %s %q, want %s", path, resp.Status, resp.Header.Get("Content-Type"), ctype)
+		}
+	}
+	if resp, _ := get(t, h, "/static/nope.js"); resp.StatusCode != 404 {
+		t.Errorf("missing file: %s", resp.Status)
+	}
+}
+
+func TestDemosOffHidesDemoPagesAndLinks(t *testing.T) {
+	h := site(t, web.Options{Demos: false, DocsURL: "https://docs.example/ssehub"})
+	if resp, _ := get(t, h, "/demo/board"); resp.StatusCode != 404 {
+		t.Fatalf("/demo/board with demos off: %s", resp.Status)
+	}
+	_, body := get(t, h, "/")
+	if strings.Contains(body, `href="/demo/`) {
+		t.Fatal("the dashboard links to demos that are off")
+	}
+	if !strings.Contains(body, `href="https://docs.example/ssehub"`) {
+		t.Fatal("the dashboard lacks the docs link")
+	}
+	on := site(t, web.Options{Demos: true})
+	if _, body := get(t, on, "/"); !strings.Contains(body, `href="/demo/board"`) {
+		t.Fatal("the dashboard does not link to the demos")
+	}
+}
