@@ -113,6 +113,25 @@ func (b *browser) expect(part string) {
 // error a page logged fails it.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	// Chromium sometimes fails to come up on a loaded machine; a fresh
+	// process usually does. (A chromedp context whose first start failed
+	// must not be used again: its allocator panics on a second try.)
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var b *browser
+		if b, err = startBrowser(t); err == nil {
+			return b
+		}
+		t.Logf("starting Chromium, attempt %d: %v", attempt, err)
+	}
+	t.Fatalf("starting Chromium: %v", err)
+	return nil
+}
+
+// startBrowser starts a Chromium and watches its first tab; the test's
+// cleanup stops it and reports the page errors nobody expected.
+func startBrowser(t *testing.T) (*browser, error) {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -126,11 +145,16 @@ func newBrowser(t *testing.T) *browser {
 	b := &browser{}
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	b.ctx = ctx
-	t.Cleanup(func() {
+	stop := func() {
 		cancelCtx()
 		cancelAlloc()
 		b.wg.Wait()
-	})
+	}
+	if err := chromedp.Do(ctx); err != nil {
+		stop()
+		return nil, err
+	}
+	t.Cleanup(stop)
 	b.watch(t, ctx)
 	t.Cleanup(func() {
 		b.mu.Lock()
@@ -146,7 +170,7 @@ func newBrowser(t *testing.T) *browser {
 			t.Errorf("page error: %s", e)
 		}
 	})
-	return b
+	return b, nil
 }
 
 // tab opens another tab in the same browser.
@@ -160,10 +184,11 @@ func (b *browser) tab(t *testing.T) context.Context {
 // watch collects the errors of the tab of ctx until it closes.
 func (b *browser) watch(t *testing.T, ctx context.Context) {
 	t.Helper()
-	messages := chromedp.Console(ctx)
+	// Start the tab first: Console would swallow an error of the start.
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
+		t.Fatalf("opening a tab: %v", err)
 	}
+	messages := chromedp.Console(ctx)
 	b.wg.Go(func() {
 		for m, err := range messages {
 			if err != nil {
