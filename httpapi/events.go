@@ -1,11 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 
+	"github.com/ssehub/ssehub/httpapi/internal/evloop"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -31,47 +36,208 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
 		a.writeHubError(w, r, err)
 		return
 	}
+	if a.handOff(w, r, sub) {
+		return
+	}
 	defer sub.Close()
 	a.stream(w, r, sub)
+}
+
+// handOff serves a plain HTTP/1 stream without a goroutine: it takes the
+// connection from net/http, writes the response head itself and gives the
+// connection and the subscription to the event loop. It reports false,
+// having changed nothing, where that cannot be done (HTTP/2, TLS, a
+// ResponseWriter that cannot hijack, no event loop on this platform, or
+// Options.GoroutinePerStream); the caller then streams through w.
+func (a *API) handOff(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) bool {
+	if a.opts.GoroutinePerStream || r.ProtoMajor != 1 || r.TLS != nil {
+		return false
+	}
+	loop := a.eventLoop()
+	if loop == nil {
+		return false
+	}
+	nc, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	// The connection is ours now: net/http neither reads nor closes it.
+	// Anything the client sent after its request is read and dropped.
+	setStreamHeaders(w.Header())
+	head := responseHead(r, w.Header(), a.prelude())
+	_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
+	if _, err := nc.Write(head); err != nil {
+		sub.Close()
+		nc.Close()
+		return true
+	}
+	_ = nc.SetWriteDeadline(time.Time{})
+	if err := loop.Add(nc, sub); err == nil {
+		return true
+	}
+	// A connection without a file descriptor (a wrapping listener) or a
+	// loop shutting down: serve the stream here.
+	a.hijacked.Add(1)
+	defer a.hijacked.Done()
+	a.streamConn(nc, sub)
+	return true
+}
+
+// eventLoop returns the API's event loop, started at the first stream and
+// shut down when the hub closes, or nil where there is none.
+func (a *API) eventLoop() *evloop.Loop {
+	a.loopOnce.Do(func() {
+		l, err := evloop.New(evloop.Options{
+			Heartbeat:    a.hub.Heartbeat,
+			WriteTimeout: a.opts.WriteTimeout,
+			Final:        a.finalFrame,
+			Logger:       a.opts.Logger,
+		})
+		if err != nil {
+			a.opts.Logger.Debug("serving each stream with a goroutine", "reason", err)
+			close(a.loopDone)
+			return
+		}
+		a.loop = l
+		go func() {
+			defer close(a.loopDone)
+			select {
+			case <-a.hub.Done():
+			case <-a.draining:
+			}
+			// Closing the hub ends every subscription, so the loop's
+			// streams get their last frame and end at once; the bound
+			// is for a stuck socket.
+			ctx, cancel := context.WithTimeout(context.Background(), a.opts.WriteTimeout)
+			defer cancel()
+			_ = l.Shutdown(ctx)
+		}()
+	})
+	return a.loop
+}
+
+// Drain waits, after the hub was closed, until every stream the API took
+// over from its http.Server has ended: http.Server.Shutdown does not wait
+// for those. When ctx ends first, the remaining streams are closed. Streams
+// that open after Drain are served with a goroutine each.
+func (a *API) Drain(ctx context.Context) error {
+	a.drainOnce.Do(func() { close(a.draining) })
+	a.loopOnce.Do(func() { close(a.loopDone) }) // no stream ever came
+	var err error
+	if a.loop != nil {
+		err = a.loop.Shutdown(ctx)
+	}
+	<-a.loopDone
+	done := make(chan struct{})
+	go func() {
+		a.hijacked.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		a.cancelHijacked()
+		<-done
+	}
+	return err
+}
+
+// streamConn streams to a connection taken from net/http, with a goroutine.
+func (a *API) streamConn(nc net.Conn, sub *hub.Subscription) {
+	defer sub.Close()
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(a.hijackedCtx)
+	defer cancel()
+	go func() {
+		// The client sends nothing more: a read ends when it hangs up
+		// (or when nc is closed above).
+		_, _ = io.Copy(io.Discard, nc)
+		cancel()
+	}()
+	a.pump(ctx, sub, func(frames [][]byte) error {
+		_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
+		bufs := net.Buffers(frames)
+		_, err := bufs.WriteTo(nc)
+		return err
+	})
 }
 
 // stream writes the subscription to the response until either ends.
 func (a *API) stream(w http.ResponseWriter, r *http.Request, sub *hub.Subscription) {
 	rc := startStream(w, r)
+	write := func(frames [][]byte) error { return a.write(rc, w, frames) }
 	// The first bytes go out at once, so the client's onopen fires now.
-	prelude := []byte(":\n")
-	if a.opts.Retry > 0 {
-		prelude = sse.AppendRetry(prelude, a.opts.Retry)
-	}
-	if a.write(rc, w, [][]byte{prelude}) != nil {
+	if write([][]byte{a.prelude()}) != nil {
 		return
 	}
+	a.pump(r.Context(), sub, write)
+}
+
+// pump writes what the subscription has until it or a write fails.
+func (a *API) pump(ctx context.Context, sub *hub.Subscription, write func([][]byte) error) {
 	var frames [][]byte
 	for {
 		var err error
-		frames, err = sub.Next(r.Context(), frames)
-		if len(frames) > 0 && a.write(rc, w, frames) != nil {
+		frames, err = sub.Next(ctx, frames)
+		if len(frames) > 0 && write(frames) != nil {
 			return
 		}
 		if err != nil {
-			a.endStream(rc, w, err)
+			if final := a.finalFrame(err); final != nil {
+				_ = write([][]byte{final})
+			}
 			return
 		}
 	}
 }
 
-// startStream sends the headers of an event stream (proxies must neither
-// cache nor buffer it) and returns the controller for flushing it.
-func startStream(w http.ResponseWriter, r *http.Request) *http.ResponseController {
-	h := w.Header()
+// prelude is the first bytes of every stream: a comment, so the client's
+// onopen fires at once, and the default retry if there is one.
+func (a *API) prelude() []byte {
+	p := []byte(":\n")
+	if a.opts.Retry > 0 {
+		p = sse.AppendRetry(p, a.opts.Retry)
+	}
+	return p
+}
+
+// setStreamHeaders sets the headers of an event stream: proxies must
+// neither cache nor buffer it.
+func setStreamHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+}
+
+// startStream sends the headers of an event stream through w and returns
+// the controller for flushing it.
+func startStream(w http.ResponseWriter, r *http.Request) *http.ResponseController {
+	setStreamHeaders(w.Header())
 	if r.ProtoMajor == 1 {
-		h.Set("Connection", "keep-alive")
+		w.Header().Set("Connection", "keep-alive")
 	}
 	w.WriteHeader(http.StatusOK)
 	return http.NewResponseController(w)
+}
+
+// responseHead is the status line and headers of a stream written on a
+// hijacked connection, followed by the stream's first bytes. The body is
+// neither chunked nor sized: it ends when the connection closes, which
+// "Connection: close" says.
+func responseHead(r *http.Request, h http.Header, prelude []byte) []byte {
+	var b bytes.Buffer
+	if r.ProtoMinor == 0 {
+		b.WriteString("HTTP/1.0 200 OK\r\n")
+	} else {
+		b.WriteString("HTTP/1.1 200 OK\r\n")
+	}
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	_ = h.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(prelude)
+	return b.Bytes()
 }
 
 // write sends frames with one flush, within the write timeout.
@@ -85,15 +251,15 @@ func (a *API) write(rc *http.ResponseController, w http.ResponseWriter, frames [
 	return rc.Flush()
 }
 
-// endStream tells the client why its stream ends, where it helps.
-func (a *API) endStream(rc *http.ResponseController, w http.ResponseWriter, err error) {
+// finalFrame is what a stream ending with err is told last, if anything.
+func (a *API) finalFrame(err error) []byte {
 	if errors.Is(err, hub.ErrHubClosed) {
 		// Spread the reconnections of a restart over ShutdownJitter.
 		d := a.opts.ShutdownRetry + rand.N(a.opts.ShutdownJitter)
-		_ = a.write(rc, w, [][]byte{append(sse.AppendRetry(nil, d), '\n')})
-		return
+		return append(sse.AppendRetry(nil, d), '\n')
 	}
 	if errors.Is(err, hub.ErrSlowSubscriber) || errors.Is(err, hub.ErrLagged) {
 		a.opts.Logger.Info("stream ended by the hub; the client resumes from its last event id", "err", err)
 	}
+	return nil
 }

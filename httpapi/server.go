@@ -5,12 +5,15 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/httpapi/internal/evloop"
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -44,6 +47,12 @@ type Options struct {
 	StatsInterval time.Duration
 	// Logger receives request errors (default: discarded).
 	Logger *slog.Logger
+	// GoroutinePerStream serves every event stream with a goroutine of
+	// its own through net/http, as HTTP/2 and TLS streams always are. By
+	// default a plain HTTP/1 stream is taken over from net/http and
+	// served by an event loop, which holds an idle stream with no
+	// goroutine and no buffer (Linux; elsewhere this is the only way).
+	GoroutinePerStream bool
 }
 
 func (o *Options) setDefaults() {
@@ -75,13 +84,25 @@ type API struct {
 	hub  *hub.Hub
 	opts Options
 	mux  *http.ServeMux
+
+	loopOnce  sync.Once
+	loop      *evloop.Loop  // nil until the first stream, or on other platforms
+	loopDone  chan struct{} // closed when the loop has shut down
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
+	hijacked  sync.WaitGroup // streams taken from net/http served with a goroutine
+	// hijackedCtx ends those streams when Drain gives up waiting.
+	hijackedCtx    context.Context
+	cancelHijacked context.CancelFunc
 }
 
 // New returns the API of h. Mount it on a server, or register its routes on
 // your own mux with Register.
 func New(h *hub.Hub, opts Options) *API {
 	opts.setDefaults()
-	a := &API{hub: h, opts: opts, mux: http.NewServeMux()}
+	a := &API{hub: h, opts: opts, mux: http.NewServeMux(), loopDone: make(chan struct{}),
+		draining: make(chan struct{})}
+	a.hijackedCtx, a.cancelHijacked = context.WithCancel(context.Background())
 	a.Register(a.mux)
 	return a
 }

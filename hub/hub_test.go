@@ -376,3 +376,64 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 		t.Fatalf("Publish after Close = %v, want ErrHubClosed", err)
 	}
 }
+
+// TestPollAndOnReady drives a subscription the way an event loop does:
+// OnReady says when to Poll, and Poll never waits.
+func TestPollAndOnReady(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	ids := publish(t, h, hub.Event{Topics: []string{"a"}, Data: "before"})
+	s, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"a"}, LastEventID: ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{}, 1)
+	s.OnReady(func() {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	ctx := context.Background()
+	// Resuming after the last event: nothing to replay, nothing queued.
+	if got, err := s.Poll(ctx, nil); len(got) != 0 || err != nil {
+		t.Fatalf("Poll on an empty subscription: %q, %v", got, err)
+	}
+	publish(t, h, hub.Event{Topics: []string{"b"}, Data: "other topic"}, hub.Event{Topics: []string{"a"}, Data: "one"})
+	// A wake-up may be stale (the first event reached the subscription's
+	// queue after it registered, and Poll skipped it as already replayed),
+	// so poll at each one until something comes.
+	var got [][]byte
+	for len(got) == 0 && err == nil {
+		<-ready
+		got, err = s.Poll(ctx, got)
+	}
+	if err != nil || len(got) != 1 || frameOf(got[0]).data != "one" {
+		t.Fatalf("Poll after OnReady: %q, %v", got, err)
+	}
+	if got, err := s.Poll(ctx, got); len(got) != 0 || err != nil {
+		t.Fatalf("Poll again: %q, %v", got, err)
+	}
+	// Closing is news too: Poll reports the end.
+	s.Close()
+	<-ready
+	if _, err := s.Poll(ctx, nil); !errors.Is(err, hub.ErrUnsubscribed) {
+		t.Fatalf("Poll after Close: %v, want ErrUnsubscribed", err)
+	}
+}
+
+// TestHeartbeatChannel: Hub.Heartbeat is closed at the next beat and a new
+// one is handed out after it.
+func TestHeartbeatChannel(t *testing.T) {
+	h := newHub(t, hub.Options{Heartbeat: time.Millisecond}, hub.Retention{})
+	first := h.Heartbeat()
+	<-first
+	select {
+	case <-h.Heartbeat():
+		// Another beat may already have passed; both are fine as long as
+		// the channel handed out after the beat is a new one.
+	default:
+	}
+	if h.Heartbeat() == first {
+		t.Fatal("Heartbeat returned the channel of a past beat")
+	}
+}

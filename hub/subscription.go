@@ -63,6 +63,7 @@ type Subscription struct {
 	overflow  bool     // the queue overflowed while replaying
 	err       error    // why the subscription ended
 	signal    chan struct{}
+	ready     func() // from OnReady, called after signal
 	closeOnce sync.Once
 
 	// The rest is owned by the goroutine calling Next.
@@ -208,14 +209,15 @@ func matchAny(sels []*Selector, topics []string) bool {
 // this made a live subscriber too slow.
 func (s *Subscription) enqueue(seq uint64, frame []byte) (slow bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.err != nil || s.overflow:
+		s.mu.Unlock()
 		return false
 	case len(s.queue) >= s.h.opts.QueueSize && !s.live:
 		// Replay is still running: drop the queue and let the replay read
 		// these events from the log instead.
 		s.overflow = true
+		s.mu.Unlock()
 		return false
 	case len(s.queue) >= s.h.opts.QueueSize:
 		s.err = ErrSlowSubscriber
@@ -223,10 +225,9 @@ func (s *Subscription) enqueue(seq uint64, frame []byte) (slow bool) {
 	default:
 		s.queue = append(s.queue, queued{seq, frame})
 	}
-	select {
-	case s.signal <- struct{}{}:
-	default:
-	}
+	ready := s.ready
+	s.mu.Unlock()
+	s.wake(ready)
 	return slow
 }
 
@@ -236,11 +237,32 @@ func (s *Subscription) end(err error) {
 	if s.err == nil {
 		s.err = err
 	}
+	ready := s.ready
 	s.mu.Unlock()
+	s.wake(ready)
+}
+
+// wake tells the owner there is something new for Next or Poll.
+func (s *Subscription) wake(ready func()) {
 	select {
 	case s.signal <- struct{}{}:
 	default:
 	}
+	if ready != nil {
+		ready()
+	}
+}
+
+// OnReady registers f to be called whenever Poll has something new to
+// return: a queued event or the subscription's end. It is how an event loop
+// serves many subscriptions without a goroutine each. f is called from the
+// hub's dispatcher (or from whoever ends the subscription) and must return
+// at once, without calling back into the subscription. Call Poll after
+// OnReady for what was queued before it.
+func (s *Subscription) OnReady(f func()) {
+	s.mu.Lock()
+	s.ready = f
+	s.mu.Unlock()
 }
 
 // Close unregisters the subscription. Next returns ErrUnsubscribed after it.
@@ -261,23 +283,9 @@ var heartbeatFrame = []byte(":\n\n")
 // ends, Next returns whatever was still queued, then the reason: ctx's
 // error, ErrSlowSubscriber, ErrHubClosed, ErrLagged or ErrUnsubscribed.
 func (s *Subscription) Next(ctx context.Context, buf [][]byte) ([][]byte, error) {
-	out := buf[:0]
-	if len(s.first) > 0 {
-		out = append(out, s.first...)
-		s.first = nil
-		return out, nil
-	}
 	for {
-		if s.replaying {
-			var err error
-			if out, err = s.replay(ctx, out); err != nil || len(out) > 0 {
-				return out, err
-			}
-			continue
-		}
-		out, err := s.drain(out)
+		out, err := s.Poll(ctx, buf)
 		if len(out) > 0 || err != nil {
-			s.h.stats.delivered.Add(int64(len(out)))
 			return out, err
 		}
 		select {
@@ -288,6 +296,29 @@ func (s *Subscription) Next(ctx context.Context, buf [][]byte) ([][]byte, error)
 			return out, ctx.Err()
 		}
 	}
+}
+
+// Poll is Next without the waiting: it returns what can be sent now, or
+// nothing. It never returns a heartbeat: its owner sends a comment itself
+// when Hub.Heartbeat fires. A replay reads the log one batch per call, so
+// while Poll returns frames it may have more at once. Poll and Next must
+// not be called concurrently.
+func (s *Subscription) Poll(ctx context.Context, buf [][]byte) ([][]byte, error) {
+	out := buf[:0]
+	if len(s.first) > 0 {
+		out = append(out, s.first...)
+		s.first = nil
+		return out, nil
+	}
+	for s.replaying {
+		var err error
+		if out, err = s.replay(ctx, out); err != nil || len(out) > 0 {
+			return out, err
+		}
+	}
+	out, err := s.drain(out)
+	s.h.stats.delivered.Add(int64(len(out)))
+	return out, err
 }
 
 // drain takes the queued frames that follow pos.

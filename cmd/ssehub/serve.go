@@ -102,6 +102,7 @@ type Main struct {
 
 	log      hub.Log
 	hub      *hub.Hub
+	api      *httpapi.API
 	demos    *demo.Demos
 	server   *http.Server
 	listener net.Listener
@@ -180,7 +181,7 @@ func (m *Main) handler() (http.Handler, error) {
 		}
 		m.demos.Register(mux)
 	}
-	api := httpapi.New(m.hub, httpapi.Options{
+	m.api = httpapi.New(m.hub, httpapi.Options{
 		Verifier:       auth.NewVerifier(m.key),
 		CORSOrigins:    m.Config.CORSOrigins,
 		Retry:          m.Config.Retry,
@@ -188,7 +189,7 @@ func (m *Main) handler() (http.Handler, error) {
 		ShutdownJitter: m.Config.ShutdownJitter,
 		Logger:         m.Logger,
 	})
-	api.Register(mux)
+	m.api.Register(mux)
 	return mux, nil
 }
 
@@ -234,6 +235,10 @@ func (m *Main) Run(ctx context.Context) error {
 		m.server.Close()
 	}
 	<-served
+	// The streams taken over from the server get their last frame and end.
+	if derr := m.api.Drain(sctx); derr != nil && err == nil {
+		err = derr
+	}
 	if cerr := m.log.Close(); cerr != nil {
 		return fmt.Errorf("closing the log: %w", cerr)
 	}

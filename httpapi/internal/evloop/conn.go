@@ -1,0 +1,227 @@
+package evloop
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The states of a stream's scheduling: a stream is in the ready queue at
+// most once, and served by one worker at a time.
+const (
+	idle    int32 = iota // waiting for news
+	queued               // in the ready queue
+	running              // a worker is serving it
+	again                // news came while a worker served it: serve again
+)
+
+// conn is one stream: everything an idle stream costs the loop.
+type conn struct {
+	l   *Loop
+	nc  net.Conn // kept so the runtime does not close fd
+	fd  int
+	gen uint32
+	src Source
+
+	st           atomic.Int32
+	readable     atomic.Bool  // the client sent something or hung up
+	beat         atomic.Bool  // a heartbeat is due
+	kill         atomic.Bool  // close it now (write timeout, shutdown)
+	blockedSince atomic.Int64 // unix nanos since pending waits for the socket; 0: not blocked
+
+	// Owned by the worker serving the stream.
+	pending []byte // bytes the socket did not take yet
+	done    bool
+}
+
+// fdOf finds the connection's file descriptor.
+func (c *conn) fdOf() error {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return ErrUnsupported
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return ErrUnsupported
+	}
+	c.fd = -1
+	if err := raw.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil || c.fd < 0 {
+		return ErrUnsupported
+	}
+	return nil
+}
+
+// schedule queues the stream for a worker unless it is queued already; a
+// stream being served is served again after.
+func (c *conn) schedule() {
+	for {
+		switch c.st.Load() {
+		case idle:
+			if c.st.CompareAndSwap(idle, queued) {
+				c.l.queue.push(c)
+				return
+			}
+		case running:
+			if c.st.CompareAndSwap(running, again) {
+				return
+			}
+		default: // queued, again
+			return
+		}
+	}
+}
+
+// A worker serves streams; its buffers are shared by all of them.
+type worker struct {
+	l       *Loop
+	frames  [][]byte
+	scratch [512]byte
+}
+
+// maxRounds bounds how many batches one stream gets before the others have
+// their turn (a long replay comes back to the end of the queue).
+const maxRounds = 8
+
+// maxIovecs is how many frames go into one writev (Linux's IOV_MAX).
+const maxIovecs = 1024
+
+var heartbeat = [][]byte{[]byte(HeartbeatFrame)}
+
+// serve does what a scheduled stream needs: notice a hung-up client, send
+// what the socket could not take before, then what the source has.
+func (w *worker) serve(c *conn) {
+	if c.done {
+		return
+	}
+	if c.kill.Load() {
+		w.end(c)
+		return
+	}
+	if c.readable.Swap(false) && !w.drainInput(c) {
+		w.end(c)
+		return
+	}
+	if len(c.pending) > 0 {
+		if !w.flush(c) {
+			w.end(c)
+			return
+		}
+		if len(c.pending) > 0 {
+			return // the socket is still full; epoll says when it drains
+		}
+	}
+	sent := false
+	for round := 0; ; round++ {
+		frames, err := c.src.Poll(w.l.ctx, w.frames[:0])
+		w.frames = frames
+		if len(frames) > 0 {
+			sent = true
+			ok := w.write(c, frames)
+			clear(frames) // the frames are shared: do not keep them alive
+			if !ok {
+				w.end(c)
+				return
+			}
+		}
+		if err != nil {
+			if final := w.l.opts.Final(err); len(final) > 0 && len(c.pending) == 0 {
+				w.write(c, [][]byte{final})
+			}
+			w.end(c)
+			return
+		}
+		if len(c.pending) > 0 || len(frames) == 0 {
+			break
+		}
+		if round == maxRounds {
+			c.schedule() // more may be ready: after the others
+			break
+		}
+	}
+	if c.beat.Swap(false) && !sent && len(c.pending) == 0 {
+		if !w.write(c, heartbeat) {
+			w.end(c)
+		}
+	}
+}
+
+// write sends frames, keeping in c.pending what the socket does not take.
+// It reports false when the connection failed.
+func (w *worker) write(c *conn, frames [][]byte) bool {
+	for len(frames) > 0 {
+		batch := frames[:min(len(frames), maxIovecs)]
+		n, err := writev(c.fd, batch)
+		if err != nil && !errors.Is(err, syscall.EAGAIN) {
+			return false
+		}
+		total := 0
+		for _, f := range batch {
+			total += len(f)
+		}
+		if n < total {
+			// Keep the rest, in order, and wait for the socket to drain.
+			for _, f := range frames {
+				if n >= len(f) {
+					n -= len(f)
+					continue
+				}
+				c.pending = append(c.pending, f[n:]...)
+				n = 0
+			}
+			c.blockedSince.Store(time.Now().UnixNano())
+			return w.flush(c)
+		}
+		frames = frames[len(batch):]
+	}
+	return true
+}
+
+// flush sends c.pending until it is empty or the socket is full (and will
+// say when it drains). It reports false when the connection failed.
+func (w *worker) flush(c *conn) bool {
+	for len(c.pending) > 0 {
+		n, err := writev(c.fd, [][]byte{c.pending})
+		if errors.Is(err, syscall.EAGAIN) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		c.pending = c.pending[n:]
+	}
+	c.pending = nil
+	c.blockedSince.Store(0)
+	return true
+}
+
+// drainInput reads and drops what the client sent (an event stream's
+// client sends nothing after its request) and reports false when it hung
+// up.
+func (w *worker) drainInput(c *conn) bool {
+	for range 16 {
+		n, err := read(c.fd, w.scratch[:])
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			return true
+		case err != nil, n == 0:
+			return false
+		}
+	}
+	// A client that keeps talking is served after the others.
+	c.readable.Store(true)
+	c.schedule()
+	return true
+}
+
+// end closes the stream and releases its source.
+func (w *worker) end(c *conn) {
+	c.done = true
+	c.pending = nil
+	c.blockedSince.Store(0)
+	w.l.poller.remove(c.fd)
+	w.l.remove(c)
+	c.src.Close()
+	c.nc.Close()
+}

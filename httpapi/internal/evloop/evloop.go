@@ -1,0 +1,331 @@
+// Package evloop serves many event streams from a few goroutines. An idle
+// stream costs a small struct and its socket: no goroutine, no buffer. The
+// operating system tells the loop when a connection can take more bytes or
+// has been closed by its client (epoll, on Linux), and each stream's source
+// tells it when it has something to send; a pool of workers then writes
+// what is ready, many frames in one writev.
+//
+// Writes never block a worker: what a full socket does not take waits in
+// that stream's own buffer until the socket drains, and a stream that stays
+// blocked longer than the write timeout is closed. Its source (a hub
+// subscription) meanwhile keeps its own bounded queue, and ends it when the
+// queue overflows, as it does for any slow subscriber.
+package evloop
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// A Source is what one stream sends: a hub subscription.
+type Source interface {
+	// Poll returns the frames ready now, appended to buf[:0], or nothing;
+	// an error ends the stream after the frames returned with it.
+	Poll(ctx context.Context, buf [][]byte) ([][]byte, error)
+	// OnReady registers a function to call whenever Poll has news.
+	OnReady(func())
+	// Close releases the source; the loop calls it when the stream ends.
+	Close()
+}
+
+// Options configure a Loop.
+type Options struct {
+	// Heartbeat returns a channel closed at the next heartbeat, when every
+	// stream is sent HeartbeatFrame (unless it was sent something since the
+	// previous one). Nil: no heartbeats.
+	Heartbeat func() <-chan struct{}
+	// WriteTimeout closes a stream whose client has not taken the bytes
+	// waiting for it for this long (default 10s).
+	WriteTimeout time.Duration
+	// Final returns the last bytes to send to a stream that ends because
+	// its source returned err (nil: none).
+	Final func(err error) []byte
+	// Workers is how many goroutines write (default: GOMAXPROCS, at least 2).
+	Workers int
+	// Logger receives unexpected errors (default: discarded).
+	Logger *slog.Logger
+}
+
+// HeartbeatFrame is the comment an idle stream is sent at every heartbeat.
+const HeartbeatFrame = ":\n\n"
+
+// Errors from Add.
+var (
+	// ErrUnsupported: the connection (or this platform) offers no file
+	// descriptor to poll; serve the stream some other way.
+	ErrUnsupported = errors.New("evloop: connection cannot be polled")
+	// ErrClosed: the loop is shutting down.
+	ErrClosed = errors.New("evloop: loop closed")
+)
+
+func (o *Options) setDefaults() {
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = max(2, runtime.GOMAXPROCS(0))
+	}
+	if o.Final == nil {
+		o.Final = func(error) []byte { return nil }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// A Loop serves streams until Shutdown.
+type Loop struct {
+	opts   Options
+	poller poller
+	ctx    context.Context // canceled when the loop stops; sources read with it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	queue  readyQueue
+
+	mu      sync.Mutex
+	conns   map[int]*conn // by file descriptor
+	gen     uint32
+	closing bool
+	drained chan struct{} // closed when closing and conns is empty
+	stopped bool
+}
+
+// New starts a loop. It fails with ErrUnsupported where the platform has no
+// poller.
+func New(opts Options) (*Loop, error) {
+	opts.setDefaults()
+	l := &Loop{opts: opts, conns: make(map[int]*conn), drained: make(chan struct{})}
+	if err := l.poller.open(); err != nil {
+		return nil, err
+	}
+	l.queue.init()
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.wg.Add(2 + opts.Workers)
+	go l.poll()
+	go l.tick()
+	for range opts.Workers {
+		go l.work()
+	}
+	return l, nil
+}
+
+// Add hands a connection and its source to the loop, which from now on
+// owns both: it writes what the source has, and closes both when the
+// stream ends. The connection's response headers must already be written.
+// On error the caller still owns both.
+func (l *Loop) Add(nc net.Conn, src Source) error {
+	c := &conn{l: l, nc: nc, src: src}
+	if err := c.fdOf(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.gen++
+	c.gen = l.gen
+	if err := l.poller.add(c.fd, c.gen); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	l.conns[c.fd] = c
+	l.mu.Unlock()
+	src.OnReady(c.schedule)
+	c.schedule() // whatever the source already holds
+	return nil
+}
+
+// Len returns how many streams the loop serves.
+func (l *Loop) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// Shutdown stops taking streams and waits until every stream has ended
+// (their sources end them: a hub that closes ends all its subscriptions).
+// When ctx ends first, the remaining streams are closed at once. Then the
+// loop's goroutines stop.
+func (l *Loop) Shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closing = true
+	if len(l.conns) == 0 {
+		close(l.drained)
+	}
+	l.mu.Unlock()
+	var err error
+	select {
+	case <-l.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range l.snapshot() {
+			c.kill.Store(true)
+			c.schedule()
+		}
+		<-l.drained
+	}
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.cancel()
+	l.queue.close()
+	l.poller.wake()
+	l.wg.Wait()
+	l.poller.close()
+	return err
+}
+
+// snapshot returns the connections served now.
+func (l *Loop) snapshot() []*conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cs := make([]*conn, 0, len(l.conns))
+	for _, c := range l.conns {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// poll turns the poller's readiness events into scheduled streams.
+func (l *Loop) poll() {
+	defer l.wg.Done()
+	for {
+		evs, err := l.poller.wait()
+		if err != nil {
+			l.opts.Logger.Error("event loop: waiting for sockets", "err", err)
+			return
+		}
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.mu.Lock()
+		for _, ev := range evs {
+			c := l.conns[ev.fd]
+			if c == nil || c.gen != ev.gen {
+				continue // closed since: the event was for an old socket
+			}
+			if ev.readable {
+				c.readable.Store(true)
+			}
+			c.schedule()
+		}
+		l.mu.Unlock()
+	}
+}
+
+// tick sends heartbeats and closes streams blocked past the write timeout.
+func (l *Loop) tick() {
+	defer l.wg.Done()
+	var beat <-chan struct{}
+	if l.opts.Heartbeat != nil {
+		beat = l.opts.Heartbeat()
+	}
+	sweep := time.NewTicker(max(l.opts.WriteTimeout/4, 10*time.Millisecond))
+	defer sweep.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-beat:
+			beat = l.opts.Heartbeat()
+			for _, c := range l.snapshot() {
+				c.beat.Store(true)
+				c.schedule()
+			}
+		case now := <-sweep.C:
+			limit := now.Add(-l.opts.WriteTimeout).UnixNano()
+			for _, c := range l.snapshot() {
+				if since := c.blockedSince.Load(); since != 0 && since < limit {
+					c.kill.Store(true)
+					c.schedule()
+				}
+			}
+		}
+	}
+}
+
+// work serves scheduled streams until the loop stops.
+func (l *Loop) work() {
+	defer l.wg.Done()
+	w := &worker{l: l}
+	for {
+		c, ok := l.queue.pop()
+		if !ok {
+			return
+		}
+		c.st.Store(running)
+		w.serve(c)
+		// Come back to c if it was scheduled while being served, behind
+		// the others.
+		if !c.st.CompareAndSwap(running, idle) {
+			c.st.Store(queued)
+			l.queue.push(c)
+		}
+	}
+}
+
+// remove forgets a closed connection.
+func (l *Loop) remove(c *conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conns[c.fd] == c {
+		delete(l.conns, c.fd)
+	}
+	if l.closing && len(l.conns) == 0 {
+		select {
+		case <-l.drained:
+		default:
+			close(l.drained)
+		}
+	}
+}
+
+// readyQueue holds the streams waiting for a worker, each at most once.
+type readyQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	items  []*conn
+	closed bool
+}
+
+func (q *readyQueue) init() { q.cond.L = &q.mu }
+
+func (q *readyQueue) push(c *conn) {
+	q.mu.Lock()
+	q.items = append(q.items, c)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+func (q *readyQueue) pop() (*conn, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return nil, false
+	}
+	c := q.items[0]
+	q.items[0] = nil
+	q.items = q.items[1:]
+	return c, true
+}
+
+func (q *readyQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.items = nil
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}

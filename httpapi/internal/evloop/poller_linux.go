@@ -1,0 +1,126 @@
+package evloop
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// poller is Linux epoll, edge-triggered: an event comes when a socket
+// becomes writable again after it was full, or when its client sent
+// something or hung up.
+type poller struct {
+	epfd   int
+	wakefd int // an eventfd that interrupts wait
+	events []unix.EpollEvent
+	ready  []event
+}
+
+// event is the readiness of one connection: the generation tells a reused
+// descriptor from the one the event was for.
+type event struct {
+	fd       int
+	gen      uint32
+	readable bool
+}
+
+func (p *poller) open() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return err
+	}
+	p.epfd, p.wakefd = epfd, wakefd
+	p.events = make([]unix.EpollEvent, 256)
+	return nil
+}
+
+func (p *poller) add(fd int, gen uint32) error {
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     int32(fd),
+		Pad:    int32(gen),
+	}
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+}
+
+func (p *poller) remove(fd int) {
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// wait blocks until some sockets are ready. The slice it returns is reused
+// by the next call.
+func (p *poller) wait() ([]event, error) {
+	for {
+		n, err := unix.EpollWait(p.epfd, p.events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.ready = p.ready[:0]
+		for _, ev := range p.events[:n] {
+			if int(ev.Fd) == p.wakefd {
+				var b [8]byte
+				_, _ = unix.Read(p.wakefd, b[:])
+				continue
+			}
+			p.ready = append(p.ready, event{
+				fd:       int(ev.Fd),
+				gen:      uint32(ev.Pad),
+				readable: ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0,
+			})
+		}
+		return p.ready, nil
+	}
+}
+
+// wake makes a wait return.
+func (p *poller) wake() {
+	b := [8]byte{1}
+	_, _ = unix.Write(p.wakefd, b[:])
+}
+
+func (p *poller) close() {
+	unix.Close(p.epfd)
+	unix.Close(p.wakefd)
+}
+
+// writev writes bufs to a non-blocking socket, retrying when interrupted.
+func writev(fd int, bufs [][]byte) (int, error) {
+	for {
+		n, err := unix.Writev(fd, bufs)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+}
+
+// read reads from a non-blocking socket, retrying when interrupted.
+func read(fd int, buf []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+}

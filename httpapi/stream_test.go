@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
+)
+
+// hiddenConn hides the connection's file descriptor, as a wrapping
+// listener (PROXY protocol, connection limits) does.
+type hiddenConn struct{ net.Conn }
+
+type hidingListener struct{ net.Listener }
+
+func (l hidingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return hiddenConn{c}, nil
+}
+
+// TestStreamEveryWay runs one stream through each way the API can serve
+// it and expects the same bytes from all: the event loop, a goroutine on
+// a connection taken from net/http, and net/http's own ResponseWriter.
+func TestStreamEveryWay(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      Options
+		hide      bool
+		wantClose bool // the body ends with the connection
+	}{
+		{"event loop", Options{}, false, true},
+		{"hijacked without a descriptor", Options{}, true, true},
+		{"goroutine per stream", Options{GoroutinePerStream: true}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := memory.New(memory.Options{})
+			defer log.Close()
+			h, err := hub.New(log, hub.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.opts.Verifier = auth.NewVerifier(testKey)
+			tc.opts.CORSOrigins = []string{"https://app.example"}
+			tc.opts.Retry = 3 * time.Second
+			tc.opts.ShutdownRetry, tc.opts.ShutdownJitter = time.Second, time.Millisecond
+			api := New(h, tc.opts)
+			srv := httptest.NewUnstartedServer(api)
+			if tc.hide {
+				srv.Listener = hidingListener{srv.Listener}
+			}
+			srv.Start()
+			defer srv.Close()
+
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?topic=t", nil)
+			req.Header.Set("Origin", "https://app.example")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			for name, want := range map[string]string{
+				"Content-Type":                     "text/event-stream; charset=utf-8",
+				"Cache-Control":                    "no-cache",
+				"X-Accel-Buffering":                "no",
+				"Access-Control-Allow-Origin":      "https://app.example",
+				"Access-Control-Allow-Credentials": "true",
+			} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("%s: %q, want %q", name, got, want)
+				}
+			}
+			if resp.StatusCode != http.StatusOK || resp.Close != tc.wantClose {
+				t.Errorf("status %d, Close %v; want 200, %v", resp.StatusCode, resp.Close, tc.wantClose)
+			}
+			r := bufio.NewReader(resp.Body)
+			// The prelude (a comment and the retry) comes first, then the
+			// position.
+			if got := readUntil(t, r, "id: "); strings.Join(got[:len(got)-1], "|") != ":|retry: 3000" {
+				t.Errorf("stream opened with %q", got)
+			}
+			ids, err := h.Publish(context.Background(), hub.Event{Topics: []string{"t"}, Type: "note", Data: "one\ntwo"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			readUntil(t, r, "") // the position frame's blank line
+			if got := readUntil(t, r, "data: two"); strings.Join(got, "|") != "id: "+ids[0]+"|event: note|data: one|data: two" {
+				t.Errorf("event arrived as %q", got)
+			}
+			h.Close()
+			lines := readUntil(t, r, "retry: ")
+			if got := lines[len(lines)-1]; got != "retry: 1000" {
+				t.Errorf("shutdown sent %q, want retry: 1000", got)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := api.Drain(ctx); err != nil {
+				t.Fatalf("Drain: %v", err)
+			}
+			if rest, err := io.ReadAll(r); err != nil || string(rest) != "\n" {
+				t.Fatalf("after the retry: %q, %v; want the frame's end, then EOF", rest, err)
+			}
+		})
+	}
+}
+
+// TestHTTP10StreamEndsWithTheConnection: an HTTP/1.0 client gets an
+// HTTP/1.0 answer whose body runs until the connection closes.
+func TestHTTP10StreamEndsWithTheConnection(t *testing.T) {
+	srv, h := newServer(t, Options{})
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /events?topic=t HTTP/1.0\r\nHost: hub\r\n\r\n")
+	r := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	head := readUntil(t, r, "\r")
+	if head[0] != "HTTP/1.0 200 OK\r" {
+		t.Fatalf("status line %q", head[0])
+	}
+	if !strings.Contains(strings.Join(head, "\n"), "Connection: close\r") {
+		t.Errorf("head %q does not say Connection: close", head)
+	}
+	readUntil(t, r, "id: ")
+	h.Close()
+	readUntil(t, r, "retry: ")
+	if rest, err := io.ReadAll(r); err != nil || string(rest) != "\n" {
+		t.Fatalf("after the retry: %q, %v", rest, err)
+	}
+}
