@@ -106,15 +106,7 @@ type client struct {
 // subscription to topics.
 func (f *fixture) open(req hub.SubscribeRequest) *client {
 	f.t.Helper()
-	conn, err := net.Dial("tcp", f.ln.Addr().String())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { conn.Close() })
-	server, err := f.ln.Accept()
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	conn, server := f.dial()
 	sub, err := f.hub.Subscribe(context.Background(), req)
 	if err != nil {
 		f.t.Fatal(err)
@@ -128,6 +120,21 @@ func (f *fixture) open(req hub.SubscribeRequest) *client {
 		f.t.Fatalf("first frame %q, want the position", frame)
 	}
 	return c
+}
+
+// dial opens a TCP connection to the fixture's listener and returns both
+// ends; the client's end is closed when the test ends.
+func (f *fixture) dial() (client, server net.Conn) {
+	f.t.Helper()
+	client, err := net.Dial("tcp", f.ln.Addr().String())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { client.Close() })
+	if server, err = f.ln.Accept(); err != nil {
+		f.t.Fatal(err)
+	}
+	return client, server
 }
 
 // frame reads the next frame (up to a blank line) within a bound.
@@ -247,15 +254,7 @@ func TestReplayLongerThanOneTurn(t *testing.T) {
 		evs = append(evs, hub.Event{Topics: []string{"r"}, Data: fmt.Sprint(i)})
 	}
 	ids := f.publish(evs...)
-	conn, err := net.Dial("tcp", f.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	server, err := f.ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, server := f.dial()
 	sub, err := f.hub.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"r"}, LastEventID: first[0]})
 	if err != nil {
 		t.Fatal(err)
@@ -310,15 +309,7 @@ func TestShutdownSendsTheFinalFrame(t *testing.T) {
 	if _, err := c.r.ReadByte(); err != io.EOF {
 		t.Fatalf("after the last frame: %v, want EOF", err)
 	}
-	conn, err := net.Dial("tcp", f.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	server, err := f.ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, server := f.dial()
 	defer server.Close()
 	if err := f.loop.Add(server, nil); !errors.Is(err, evloop.ErrClosed) {
 		t.Fatalf("Add after Shutdown: %v, want ErrClosed", err)

@@ -97,24 +97,21 @@ func (p *poller) close() {
 	unix.Close(p.wakefd)
 }
 
-// writev writes bufs to a non-blocking socket, retrying when interrupted.
+// writev writes bufs to a non-blocking socket.
 func writev(fd int, bufs [][]byte) (int, error) {
-	for {
-		n, err := unix.Writev(fd, bufs)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
+	return retryEINTR(func() (int, error) { return unix.Writev(fd, bufs) })
 }
 
-// read reads from a non-blocking socket, retrying when interrupted.
+// read reads from a non-blocking socket.
 func read(fd int, buf []byte) (int, error) {
+	return retryEINTR(func() (int, error) { return unix.Read(fd, buf) })
+}
+
+// retryEINTR calls op again while a signal interrupts it; on error it
+// returns 0 bytes.
+func retryEINTR(op func() (int, error)) (int, error) {
 	for {
-		n, err := unix.Read(fd, buf)
+		n, err := op()
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
