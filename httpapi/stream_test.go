@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,66 @@ func TestHTTP10StreamEndsWithTheConnection(t *testing.T) {
 	readUntil(t, r, "retry: ")
 	if rest, err := io.ReadAll(r); err != nil || string(rest) != "\n" {
 		t.Fatalf("after the retry: %q, %v", rest, err)
+	}
+}
+
+// TestStreamChurnLeavesNothingBehind opens and drops many streams: every
+// subscription, loop entry and goroutine they used is released.
+func TestStreamChurnLeavesNothingBehind(t *testing.T) {
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(log, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	api := New(h, Options{})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	open := func(topic string) (net.Conn, *bufio.Reader) {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /events?topic=%s HTTP/1.1\r\nHost: hub\r\n\r\n", topic)
+		r := bufio.NewReader(conn)
+		readUntil(t, r, "id: ")
+		return conn, r
+	}
+	// A stream kept open throughout proves the loop keeps serving.
+	keeper, kr := open("keep")
+	defer keeper.Close()
+	goroutines := runtime.NumGoroutine()
+	for round := range 5 {
+		var conns []net.Conn
+		for i := range 100 {
+			c, _ := open(fmt.Sprintf("churn/%d/%d", round, i))
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	// Each handler's goroutine ends right after it hands its stream over;
+	// none is left per stream.
+	eventually(t, "every dropped stream and its goroutines to be released", func() bool {
+		return h.Stats().Subscribers == 1 && api.loop.Len() == 1 && runtime.NumGoroutine() <= goroutines
+	})
+	ids, err := h.Publish(context.Background(), hub.Event{Topics: []string{"keep"}, Data: "still here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, kr, "id: "+ids[0])
+}
+
+// eventually waits until cond holds, failing the test after a bound.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
