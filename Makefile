@@ -12,7 +12,7 @@ lint:
 	go vet ./...
 
 bench:
-	go test -run '^$$' -bench . -benchmem ./sse/ ./hub/ ./store/...
+	go test -run '^$$' -bench . -benchmem ./sse/ ./hub/ ./store/... ./httpapi/internal/evloop/
 
 # Each fuzz target for a while; FUZZTIME=5m make fuzz for longer.
 FUZZTIME ?= 30s

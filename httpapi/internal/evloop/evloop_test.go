@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fixture is a hub on a memory log and a loop serving its subscriptions
 // to real TCP connections over loopback.
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	hub  *hub.Hub
 	loop *evloop.Loop
 	ln   net.Listener
@@ -34,7 +34,7 @@ type fixture struct {
 	mu   sync.Mutex
 }
 
-func newFixture(t *testing.T, hopts hub.Options, lopts evloop.Options) *fixture {
+func newFixture(t testing.TB, hopts hub.Options, lopts evloop.Options) *fixture {
 	t.Helper()
 	log := memory.New(memory.Options{})
 	h, err := hub.New(log, hopts)
@@ -138,7 +138,7 @@ func (f *fixture) dial() (client, server net.Conn) {
 }
 
 // frame reads the next frame (up to a blank line) within a bound.
-func (c *client) frame(t *testing.T) string {
+func (c *client) frame(t testing.TB) string {
 	t.Helper()
 	f, err := c.readFrame()
 	if err != nil {
