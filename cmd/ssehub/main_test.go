@@ -162,7 +162,17 @@ func (s *stream) next(t *testing.T) sse.Event {
 }
 
 func TestServeEndToEnd(t *testing.T) {
-	base, _ := startHub(t, testConfig(t, "memory:"))
+	for _, loop := range []bool{true, false} {
+		t.Run(fmt.Sprintf("event-loop=%v", loop), func(t *testing.T) {
+			cfg := testConfig(t, "memory:")
+			cfg.EventLoop = loop
+			testServeEndToEnd(t, cfg)
+		})
+	}
+}
+
+func testServeEndToEnd(t *testing.T, cfg Config) {
+	base, _ := startHub(t, cfg)
 	s := openStream(t, base+"/events?topic=chat/{room}", "")
 	if ct := s.resp.Header.Get("Content-Type"); ct != "text/event-stream; charset=utf-8" {
 		t.Errorf("Content-Type = %q", ct)

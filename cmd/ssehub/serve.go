@@ -47,6 +47,7 @@ type Config struct {
 	Demo            bool
 	LogLevel        string
 	Pprof           string
+	EventLoop       bool
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -67,6 +68,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownJitter, "shutdown-jitter", 4*time.Second, "…plus a random part of this, so a restart does not bring them all back at once")
 	fs.BoolVar(&c.Demo, "demo", true, "serve the demos and run their publishers")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.EventLoop, "event-loop", true, "serve plain HTTP/1 streams from an event loop, without a goroutine each (Linux; false: a goroutine per stream)")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off when empty; keep it private)")
 }
 
@@ -188,6 +190,8 @@ func (m *Main) handler() (http.Handler, error) {
 		ShutdownRetry:  m.Config.ShutdownRetry,
 		ShutdownJitter: m.Config.ShutdownJitter,
 		Logger:         m.Logger,
+
+		GoroutinePerStream: !m.Config.EventLoop,
 	})
 	m.api.Register(mux)
 	return mux, nil
