@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +35,8 @@ type benchConfig struct {
 	Payload     int
 	Topic       string
 	Sources     listFlag
+	CPUProfile  string
+	Reader      string
 }
 
 // benchCmd is the project's load tool: it opens subscribers to a running
@@ -49,12 +55,29 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.IntVar(&c.Payload, "payload", 64, "bytes of data per event")
 	fs.StringVar(&c.Topic, "topic", "bench", "topic to publish to and subscribe to")
 	fs.Var(&c.Sources, "source-addrs", "local addresses to spread connections over (127.0.0.2,127.0.0.3,…), past one address's port range")
+	fs.StringVar(&c.Reader, "reader", defaultBenchReader, "how the subscribers read: epoll (one thread per core reads every stream; Linux) or goroutine (net/http, a goroutine per stream)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file, to see what it spends")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if c.Subscribers < 1 || c.Rate < 1 || c.Batch < 1 || c.Duration <= 0 {
 		fmt.Fprintln(stderr, "ssehub bench: --subscribers, --rate, --batch and --duration must be positive")
 		return errUsage
+	}
+	if c.Reader != "epoll" && c.Reader != "goroutine" {
+		fmt.Fprintln(stderr, "ssehub bench: --reader must be epoll or goroutine")
+		return errUsage
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	r, err := runBench(ctx, c, stderr)
 	if err != nil {
@@ -78,19 +101,33 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	subs := make([]*benchSubscriber, c.Subscribers)
-	var wg sync.WaitGroup
-	var lastDelivery atomic.Int64
+	open := openBenchSubscriber
+	if c.Reader == "epoll" {
+		open = openRawSubscriber
+	}
 	for i := range subs {
-		s, err := openBenchSubscriber(ctx, c, i)
+		s, err := open(ctx, c, i)
 		if err != nil {
+			for _, s := range subs[:i] {
+				s.close()
+			}
 			return benchResult{}, fmt.Errorf("subscriber %d: %w", i, err)
 		}
 		subs[i] = s
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.read(&lastDelivery)
-		}()
+	}
+	var lastDelivery atomic.Int64
+	var wg sync.WaitGroup
+	if c.Reader == "epoll" {
+		if err := pollSubscribers(ctx, subs, &lastDelivery, &wg); err != nil {
+			for _, s := range subs {
+				s.close()
+			}
+			return benchResult{}, err
+		}
+	} else {
+		for _, s := range subs {
+			wg.Go(func() { s.read(&lastDelivery) })
+		}
 	}
 	fmt.Fprintf(stderr, "ssehub bench: %d subscribers connected; publishing %d events/s for %v\n", c.Subscribers, c.Rate, c.Duration)
 	start := time.Now()
@@ -153,20 +190,44 @@ func publishAtRate(ctx context.Context, c benchConfig) (int64, error) {
 
 // benchSubscriber is one event stream and what it received.
 type benchSubscriber struct {
-	body      io.ReadCloser
 	got       atomic.Int64
 	err       atomic.Pointer[error]
 	latencies []time.Duration
+
+	body io.ReadCloser // --reader goroutine
+
+	// --reader epoll: the raw connection, the body bytes read with the
+	// response head, and the state of the decoding.
+	conn    net.Conn
+	initial []byte
+	chunks  *chunkDecoder // nil: the body is not chunked
+	frames  frameScanner
 }
 
-func openBenchSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {
+func (s *benchSubscriber) close() {
+	if s.body != nil {
+		s.body.Close()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+func benchDialer(c benchConfig, i int) *net.Dialer {
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if len(c.Sources) > 0 {
 		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(c.Sources[i%len(c.Sources)])}
 	}
-	client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true}}
-	u := strings.TrimSuffix(c.URL, "/") + "/events?" + url.Values{"topic": {c.Topic}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return dialer
+}
+
+func benchStreamURL(c benchConfig) string {
+	return strings.TrimSuffix(c.URL, "/") + "/events?" + url.Values{"topic": {c.Topic}}.Encode()
+}
+
+func openBenchSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {
+	client := &http.Client{Transport: &http.Transport{DialContext: benchDialer(c, i).DialContext, DisableCompression: true}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, benchStreamURL(c), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +242,46 @@ func openBenchSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubsc
 	return &benchSubscriber{body: resp.Body}, nil
 }
 
-// read counts events and their latency until the stream ends.
+// openRawSubscriber opens a stream on a connection of its own, reads the
+// response head and keeps the connection for the epoll reader.
+func openRawSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, benchStreamURL(c), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	conn, err := benchDialer(c, i).DialContext(ctx, "tcp", req.URL.Host)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := func() (*http.Response, error) {
+		if err := req.Write(conn); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(br, req)
+	}()
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = errors.New(resp.Status)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	s := &benchSubscriber{conn: conn}
+	// What came with the head is the start of the body.
+	s.initial, _ = br.Peek(br.Buffered())
+	s.initial = slices.Clone(s.initial)
+	if slices.Contains(resp.TransferEncoding, "chunked") {
+		s.chunks = &chunkDecoder{}
+	}
+	return s, nil
+}
+
+// read counts events and their latency until the stream ends (--reader
+// goroutine).
 func (s *benchSubscriber) read(lastDelivery *atomic.Int64) {
 	defer s.body.Close()
 	p := sse.NewParser(s.body)
@@ -191,21 +291,118 @@ func (s *benchSubscriber) read(lastDelivery *atomic.Int64) {
 			s.err.Store(&err)
 			return
 		}
-		now := time.Now().UnixNano()
-		stamp, _, _ := strings.Cut(ev.Data, "|")
-		sent, err := strconv.ParseInt(stamp, 10, 64)
-		if err != nil {
-			continue // not a bench event
-		}
-		s.latencies = append(s.latencies, time.Duration(now-sent))
-		s.got.Add(1)
-		for {
-			last := lastDelivery.Load()
-			if now <= last || lastDelivery.CompareAndSwap(last, now) {
-				break
-			}
+		s.deliver(ev.Data, time.Now().UnixNano(), lastDelivery)
+	}
+}
+
+// deliver counts one event received at now, if it is a bench event: its
+// data starts with the publish time.
+func (s *benchSubscriber) deliver(data string, now int64, lastDelivery *atomic.Int64) {
+	stamp, _, _ := strings.Cut(data, "|")
+	sent, err := strconv.ParseInt(stamp, 10, 64)
+	if err != nil {
+		return // not a bench event
+	}
+	s.latencies = append(s.latencies, time.Duration(now-sent))
+	s.got.Add(1)
+	for {
+		last := lastDelivery.Load()
+		if now <= last || lastDelivery.CompareAndSwap(last, now) {
+			return
 		}
 	}
+}
+
+// feed takes body bytes read by the epoll reader.
+func (s *benchSubscriber) feed(b []byte, now int64, lastDelivery *atomic.Int64) error {
+	deliver := func(data string) { s.deliver(data, now, lastDelivery) }
+	if s.chunks == nil {
+		s.frames.scan(b, deliver)
+		return nil
+	}
+	return s.chunks.decode(b, func(p []byte) { s.frames.scan(p, deliver) })
+}
+
+// frameScanner finds the data of the events in a stream of bytes cut
+// anywhere. It handles the hub's own output (LF line ends, one data line
+// per bench event); the goroutine reader uses the full sse parser.
+type frameScanner struct {
+	line []byte // an unfinished line
+	data string // the data of the event being read
+	has  bool
+}
+
+func (f *frameScanner) scan(b []byte, deliver func(string)) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			f.line = append(f.line, b...)
+			return
+		}
+		line := b[:i]
+		if len(f.line) > 0 {
+			f.line = append(f.line, line...)
+			line = f.line
+		}
+		b = b[i+1:]
+		switch {
+		case len(line) == 0:
+			if f.has {
+				deliver(f.data)
+			}
+			f.data, f.has = "", false
+		case bytes.HasPrefix(line, []byte("data:")):
+			f.data, f.has = string(bytes.TrimPrefix(line[5:], []byte(" "))), true
+		}
+		f.line = f.line[:0]
+	}
+}
+
+// chunkDecoder undoes HTTP/1.1 chunked transfer coding incrementally.
+type chunkDecoder struct {
+	sizeLine []byte
+	left     int // bytes of the current chunk still to come
+	trailer  int // bytes of the CRLF after the chunk still to skip
+	done     bool
+}
+
+var errChunkedEnd = errors.New("end of the chunked body")
+
+func (d *chunkDecoder) decode(b []byte, out func([]byte)) error {
+	for len(b) > 0 && !d.done {
+		switch {
+		case d.left > 0:
+			n := min(d.left, len(b))
+			out(b[:n])
+			b, d.left = b[n:], d.left-n
+			if d.left == 0 {
+				d.trailer = 2
+			}
+		case d.trailer > 0:
+			b, d.trailer = b[1:], d.trailer-1
+		default:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				d.sizeLine = append(d.sizeLine, b...)
+				return nil
+			}
+			line := append(d.sizeLine, b[:i]...)
+			b, d.sizeLine = b[i+1:], d.sizeLine[:0]
+			hex, _, _ := strings.Cut(strings.TrimSpace(string(line)), ";")
+			size, err := strconv.ParseUint(hex, 16, 31)
+			if err != nil {
+				return fmt.Errorf("bad chunk size line %q", line)
+			}
+			if size == 0 {
+				d.done = true
+			}
+			d.left = int(size)
+		}
+	}
+	if d.done {
+		return errChunkedEnd
+	}
+	return nil
 }
 
 func (r benchResult) percentile(p float64) time.Duration {

@@ -384,16 +384,30 @@ func TestServesDashboardDemosAndDocs(t *testing.T) {
 }
 
 func TestBenchMeasuresARunningHub(t *testing.T) {
-	base, _ := startHub(t, testConfig(t, "memory:"))
-	var out, errOut bytes.Buffer
-	args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "20",
-		"--rate", "200", "--batch", "10", "--duration", "300ms"}
-	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
-		t.Fatalf("bench exited %d: %s", code, errOut.String())
-	}
-	for _, want := range []string{"subscribers      20", "missed           0", "latency p99"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("bench output lacks %q:\n%s", want, out.String())
-		}
+	// Both readers, against both ways the hub writes: a body that ends
+	// with the connection (event loop) and a chunked one (net/http).
+	for _, tc := range []struct {
+		reader    string
+		eventLoop bool
+	}{{"goroutine", true}, {"goroutine", false}, {defaultBenchReader, true}, {defaultBenchReader, false}} {
+		t.Run(fmt.Sprintf("reader=%s,event-loop=%v", tc.reader, tc.eventLoop), func(t *testing.T) {
+			cfg := testConfig(t, "memory:")
+			cfg.EventLoop = tc.eventLoop
+			base, _ := startHub(t, cfg)
+			var out, errOut bytes.Buffer
+			args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "20",
+				"--rate", "200", "--batch", "10", "--duration", "300ms", "--reader", tc.reader}
+			if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+				t.Fatalf("bench exited %d: %s", code, errOut.String())
+			}
+			for _, want := range []string{"subscribers      20", "missed           0", "latency p99"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("bench output lacks %q:\n%s", want, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "delivered        0 ") {
+				t.Errorf("bench delivered nothing:\n%s", out.String())
+			}
+		})
 	}
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestBenchDecodersTakeBytesCutAnywhere: the epoll reader's chunk decoder
+// and frame scanner give the same events however the bytes are cut.
+func TestBenchDecodersTakeBytesCutAnywhere(t *testing.T) {
+	body := ":\nretry: 3000\nid: x-0\n\nid: x-1\ndata: 111|aaa\n\n: heartbeat\n\nid: x-2\nevent: t\ndata: 222|b\n\n"
+	want := []string{"111|aaa", "222|b"}
+	// The same body in chunks of 7 bytes, as net/http would send it.
+	var chunked strings.Builder
+	for rest := body; rest != ""; {
+		n := min(7, len(rest))
+		fmt.Fprintf(&chunked, "%x\r\n%s\r\n", n, rest[:n])
+		rest = rest[n:]
+	}
+	chunked.WriteString("0\r\n\r\n")
+	for _, tc := range []struct {
+		name    string
+		stream  string
+		chunked bool
+	}{{"plain", body, false}, {"chunked", chunked.String(), true}} {
+		for cut := 1; cut <= len(tc.stream); cut++ {
+			s := &benchSubscriber{}
+			if tc.chunked {
+				s.chunks = &chunkDecoder{}
+			}
+			var got []string
+			deliver := func(data string) { got = append(got, data) }
+			var err error
+			for rest := tc.stream; rest != "" && err == nil; {
+				n := min(cut, len(rest))
+				if s.chunks == nil {
+					s.frames.scan([]byte(rest[:n]), deliver)
+				} else {
+					err = s.chunks.decode([]byte(rest[:n]), func(p []byte) { s.frames.scan(p, deliver) })
+				}
+				rest = rest[n:]
+			}
+			if tc.chunked && err != errChunkedEnd {
+				t.Errorf("%s, pieces of %d: decode ended with %v, want the end of the body", tc.name, cut, err)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s, pieces of %d: got %q, want %q", tc.name, cut, got, want)
+			}
+		}
+	}
+	if err := (&chunkDecoder{}).decode([]byte("zz\r\n"), func([]byte) {}); err == nil || err == errChunkedEnd {
+		t.Errorf("a bad chunk size gave %v", err)
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+const defaultBenchReader = "goroutine"
+
+func pollSubscribers(context.Context, []*benchSubscriber, *atomic.Int64, *sync.WaitGroup) error {
+	return errors.New("--reader epoll works on Linux only; use --reader goroutine")
+}
