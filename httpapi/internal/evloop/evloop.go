@@ -87,12 +87,12 @@ type Loop struct {
 	wg     sync.WaitGroup
 	queue  readyQueue
 
-	mu      sync.Mutex
-	conns   map[int]*conn // by file descriptor
-	gen     uint32
-	closing bool
-	drained chan struct{} // closed when closing and conns is empty
-	stopped bool
+	mu       sync.Mutex
+	conns    map[int]*conn // by file descriptor
+	gen      uint32
+	closing  bool
+	drained  chan struct{} // closed when closing and conns is empty
+	stopOnce sync.Once
 }
 
 // New starts a loop. It fails with ErrUnsupported where the platform has no
@@ -105,9 +105,15 @@ func New(opts Options) (*Loop, error) {
 	}
 	l.queue.init()
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	// The first heartbeat to wait for is taken now, so none that comes
+	// after New returns is missed.
+	var beat <-chan struct{}
+	if opts.Heartbeat != nil {
+		beat = opts.Heartbeat()
+	}
 	l.wg.Add(2 + opts.Workers)
 	go l.poll()
-	go l.tick()
+	go l.tick(beat)
 	for range opts.Workers {
 		go l.work()
 	}
@@ -151,17 +157,12 @@ func (l *Loop) Len() int {
 // Shutdown stops taking streams and waits until every stream has ended
 // (their sources end them: a hub that closes ends all its subscriptions).
 // When ctx ends first, the remaining streams are closed at once. Then the
-// loop's goroutines stop.
+// loop's goroutines stop. It may be called more than once, also
+// concurrently; every call returns when the loop has stopped.
 func (l *Loop) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
-	if l.stopped {
-		l.mu.Unlock()
-		return nil
-	}
 	l.closing = true
-	if len(l.conns) == 0 {
-		close(l.drained)
-	}
+	l.noteDrained()
 	l.mu.Unlock()
 	var err error
 	select {
@@ -174,15 +175,27 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 		}
 		<-l.drained
 	}
-	l.mu.Lock()
-	l.stopped = true
-	l.mu.Unlock()
-	l.cancel()
-	l.queue.close()
-	l.poller.wake()
-	l.wg.Wait()
-	l.poller.close()
+	l.stopOnce.Do(func() {
+		l.cancel()
+		l.queue.close()
+		l.poller.wake()
+		l.wg.Wait()
+		l.poller.close()
+	})
 	return err
+}
+
+// noteDrained closes drained once the loop is closing and serves no
+// stream. l.mu must be held.
+func (l *Loop) noteDrained() {
+	if !l.closing || len(l.conns) > 0 {
+		return
+	}
+	select {
+	case <-l.drained:
+	default:
+		close(l.drained)
+	}
 }
 
 // snapshot returns the connections served now.
@@ -224,12 +237,8 @@ func (l *Loop) poll() {
 }
 
 // tick sends heartbeats and closes streams blocked past the write timeout.
-func (l *Loop) tick() {
+func (l *Loop) tick(beat <-chan struct{}) {
 	defer l.wg.Done()
-	var beat <-chan struct{}
-	if l.opts.Heartbeat != nil {
-		beat = l.opts.Heartbeat()
-	}
 	sweep := time.NewTicker(max(l.opts.WriteTimeout/4, 10*time.Millisecond))
 	defer sweep.Stop()
 	for {
@@ -281,13 +290,7 @@ func (l *Loop) remove(c *conn) {
 	if l.conns[c.fd] == c {
 		delete(l.conns, c.fd)
 	}
-	if l.closing && len(l.conns) == 0 {
-		select {
-		case <-l.drained:
-		default:
-			close(l.drained)
-		}
-	}
+	l.noteDrained()
 }
 
 // readyQueue holds the streams waiting for a worker, each at most once.

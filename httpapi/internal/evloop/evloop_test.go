@@ -340,3 +340,23 @@ func TestAddRefusesAConnectionWithoutADescriptor(t *testing.T) {
 		t.Fatalf("Add(net.Pipe): %v, want ErrUnsupported", err)
 	}
 }
+
+func TestShutdownTwiceAtOnce(t *testing.T) {
+	f := newFixture(t, hub.Options{}, evloop.Options{})
+	f.open(hub.SubscribeRequest{Topics: []string{"a"}})
+	f.hub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- f.loop.Shutdown(ctx) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	}
+	if n := f.loop.Len(); n != 0 {
+		t.Errorf("Len after Shutdown = %d", n)
+	}
+}
