@@ -204,3 +204,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestHeadOfTheStream: HEAD gets the stream's headers and no body, and
+// leaves no subscription behind.
+func TestHeadOfTheStream(t *testing.T) {
+	srv, h := newServer(t, Options{})
+	resp, err := http.Head(srv.URL + "/events?topic=t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if n := h.Stats().Subscribers; n != 0 {
+		t.Fatalf("HEAD left %d subscribers", n)
+	}
+}
