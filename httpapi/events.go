@@ -31,15 +31,16 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if req.Allowed, ok = a.subscriberRights(w, r); !ok {
 		return
 	}
-	if r.Method == http.MethodHead {
-		// The headers a GET would get, and no stream.
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		return
-	}
 	sub, err := a.hub.Subscribe(r.Context(), req)
 	if err != nil {
 		a.writeHubError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		// What a GET would be answered, without the stream.
+		sub.Close()
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if a.handOff(w, r, sub) {

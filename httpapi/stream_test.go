@@ -205,7 +205,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestHeadOfTheStream: HEAD gets the stream's headers and no body, and
+// TestHeadOfTheStream: HEAD gets what GET would, without the body, and
 // leaves no subscription behind.
 func TestHeadOfTheStream(t *testing.T) {
 	srv, h := newServer(t, Options{})
@@ -219,5 +219,12 @@ func TestHeadOfTheStream(t *testing.T) {
 	}
 	if n := h.Stats().Subscribers; n != 0 {
 		t.Fatalf("HEAD left %d subscribers", n)
+	}
+	if resp, err = http.Head(srv.URL + "/events"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("HEAD without a topic: %d, want 400 as for GET", resp.StatusCode)
 	}
 }
