@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type benchConfig struct {
 	Sources     listFlag
 	CPUProfile  string
 	Reader      string
+	Protocol    string
+	Publishers  int
+	IdlePID     int
 }
 
 // benchCmd is the project's load tool: it opens subscribers to a running
@@ -50,22 +54,29 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.IntVar(&c.Subscribers, "subscribers", 1000, "event streams to open")
 	fs.IntVar(&c.Rate, "rate", 300, "events published per second")
 	fs.IntVar(&c.Batch, "batch", 10, "events per publish request")
+	fs.IntVar(&c.Publishers, "publishers", 1, "concurrent publishers sharing the rate")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to publish")
 	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "how long to wait for the last deliveries")
 	fs.IntVar(&c.Payload, "payload", 64, "bytes of data per event")
 	fs.StringVar(&c.Topic, "topic", "bench", "topic to publish to and subscribe to")
 	fs.Var(&c.Sources, "source-addrs", "local addresses to spread connections over (127.0.0.2,127.0.0.3,…), past one address's port range")
 	fs.StringVar(&c.Reader, "reader", defaultBenchReader, "how the subscribers read: epoll (one thread per core reads every stream; Linux) or goroutine (net/http, a goroutine per stream)")
+	fs.StringVar(&c.Protocol, "protocol", "ssehub", "the hub's API: ssehub (GET /events, POST /publish) or mercure (/.well-known/mercure, one form POST per event), to measure a Mercure hub the same way")
+	fs.IntVar(&c.IdlePID, "idle-memory-of", 0, "instead of publishing, open --subscribers idle streams and report how much the resident memory of the hub process with this pid grew per stream")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file, to see what it spends")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if c.Subscribers < 1 || c.Rate < 1 || c.Batch < 1 || c.Duration <= 0 {
-		fmt.Fprintln(stderr, "ssehub bench: --subscribers, --rate, --batch and --duration must be positive")
+	if c.Subscribers < 1 || c.Rate < 1 || c.Batch < 1 || c.Publishers < 1 || c.Duration <= 0 {
+		fmt.Fprintln(stderr, "ssehub bench: --subscribers, --rate, --batch, --publishers and --duration must be positive")
 		return errUsage
 	}
 	if c.Reader != "epoll" && c.Reader != "goroutine" {
 		fmt.Fprintln(stderr, "ssehub bench: --reader must be epoll or goroutine")
+		return errUsage
+	}
+	if c.Protocol != "ssehub" && c.Protocol != "mercure" {
+		fmt.Fprintln(stderr, "ssehub bench: --protocol must be ssehub or mercure")
 		return errUsage
 	}
 	if c.CPUProfile != "" {
@@ -79,12 +90,87 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if c.IdlePID != 0 {
+		m, err := measureIdleMemory(ctx, c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "idle streams     %d\n", c.Subscribers)
+		fmt.Fprintf(stdout, "hub memory       %.0f bytes per stream (resident, from %d to %d KiB)\n",
+			m.perStream, m.before>>10, m.after>>10)
+		return nil
+	}
 	r, err := runBench(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
 	r.print(stdout, c)
 	return nil
+}
+
+// measureIdleMemory opens idle streams to the hub and reports the growth of
+// its resident memory per stream. The first 50 streams warm the hub up
+// (pools, code paths) and are not counted. Run it against a freshly started
+// hub: a Go process keeps the memory it once used, so a hub that already
+// served many streams grows less.
+func measureIdleMemory(ctx context.Context, c benchConfig) (idleMemory, error) {
+	var subs []*benchSubscriber
+	defer func() {
+		for _, s := range subs {
+			s.close()
+		}
+	}()
+	open := func(n int) error {
+		for range n {
+			s, err := openRawSubscriber(ctx, c, len(subs))
+			if err != nil {
+				return fmt.Errorf("subscriber %d: %w", len(subs), err)
+			}
+			subs = append(subs, s)
+		}
+		return nil
+	}
+	var m idleMemory
+	if err := open(50); err != nil {
+		return m, err
+	}
+	var err error
+	if m.before, err = processRSS(c.IdlePID); err != nil {
+		return m, err
+	}
+	if err := open(c.Subscribers); err != nil {
+		return m, err
+	}
+	if m.after, err = processRSS(c.IdlePID); err != nil {
+		return m, err
+	}
+	m.perStream = float64(m.after-m.before) / float64(c.Subscribers)
+	return m, nil
+}
+
+// idleMemory is the resident memory of a hub before and after idle streams
+// were opened, and the growth per stream.
+type idleMemory struct {
+	before, after int64
+	perStream     float64
+}
+
+// processRSS returns a process's resident memory in bytes (Linux).
+func processRSS(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("reading VmRSS of %d: %w", pid, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
 }
 
 // benchResult is what one run measured.
@@ -159,33 +245,49 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	return r, nil
 }
 
-// publishAtRate publishes c.Rate events a second in batches until
-// c.Duration has passed, and returns how many were acknowledged.
+// publishAtRate publishes c.Rate events a second in batches for
+// c.Duration, from c.Publishers concurrent publishers, and returns how
+// many were acknowledged. Batch k is due at k times the interval; a
+// publisher that falls behind sends the next batch at once, so a slow
+// response delays batches but drops none.
 func publishAtRate(ctx context.Context, c benchConfig) (int64, error) {
-	client := publisher.New(c.URL, c.Token, &http.Client{Timeout: 30 * time.Second})
-	interval := time.Duration(float64(time.Second) * float64(c.Batch) / float64(c.Rate))
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	end := time.Now().Add(c.Duration)
+	publish := benchPublisher(c)
+	interval := max(time.Duration(float64(time.Second)*float64(c.Batch)/float64(c.Rate)), time.Nanosecond)
+	batches := int(c.Duration / interval)
 	filler := strings.Repeat("x", max(c.Payload-20, 0))
-	var published int64
-	for time.Now().Before(end) {
-		batch := make([]publisher.Event, c.Batch)
-		for i := range batch {
-			// The data starts with the publish time, for the latency.
-			batch[i] = publisher.Event{Topic: c.Topic, Data: strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + filler}
-		}
-		if _, err := client.PublishBatch(ctx, batch); err != nil {
-			return published, err
-		}
-		published += int64(len(batch))
-		select {
-		case <-ctx.Done():
-			return published, ctx.Err()
-		case <-ticker.C:
-		}
+	start := time.Now()
+	var published atomic.Int64
+	errs := make(chan error, c.Publishers)
+	for p := range c.Publishers {
+		go func() {
+			for k := p; k < batches; k += c.Publishers {
+				if wait := time.Until(start.Add(time.Duration(k) * interval)); wait > 0 {
+					select {
+					case <-ctx.Done():
+						errs <- ctx.Err()
+						return
+					case <-time.After(wait):
+					}
+				}
+				batch := make([]publisher.Event, c.Batch)
+				for i := range batch {
+					// The data starts with the publish time, for the latency.
+					batch[i] = publisher.Event{Topic: c.Topic, Data: strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + filler}
+				}
+				if err := publish(ctx, batch); err != nil {
+					errs <- err
+					return
+				}
+				published.Add(int64(len(batch)))
+			}
+			errs <- nil
+		}()
 	}
-	return published, nil
+	var err error
+	for range c.Publishers {
+		err = cmp.Or(err, <-errs)
+	}
+	return published.Load(), err
 }
 
 // benchSubscriber is one event stream and what it received.
@@ -222,7 +324,48 @@ func benchDialer(c benchConfig, i int) *net.Dialer {
 }
 
 func benchStreamURL(c benchConfig) string {
-	return strings.TrimSuffix(c.URL, "/") + "/events?" + url.Values{"topic": {c.Topic}}.Encode()
+	path := "/events?"
+	if c.Protocol == "mercure" {
+		path = "/.well-known/mercure?"
+	}
+	return strings.TrimSuffix(c.URL, "/") + path + url.Values{"topic": {c.Topic}}.Encode()
+}
+
+// benchPublisher returns how the load tool publishes a batch: in one
+// request to ssehub, or one form POST per event to a Mercure hub (the
+// Mercure protocol has no batches).
+func benchPublisher(c benchConfig) func(context.Context, []publisher.Event) error {
+	httpClient := &http.Client{Timeout: 30 * time.Second}
+	if c.Protocol != "mercure" {
+		client := publisher.New(c.URL, c.Token, httpClient)
+		return func(ctx context.Context, batch []publisher.Event) error {
+			_, err := client.PublishBatch(ctx, batch)
+			return err
+		}
+	}
+	endpoint := strings.TrimSuffix(c.URL, "/") + "/.well-known/mercure"
+	return func(ctx context.Context, batch []publisher.Event) error {
+		for _, ev := range batch {
+			data, _ := ev.Data.(string) // the load tool publishes strings
+			form := url.Values{"topic": {ev.Topic}, "data": {data}}
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("publishing to %s: %s", endpoint, resp.Status)
+			}
+		}
+		return nil
+	}
 }
 
 func openBenchSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {

@@ -396,7 +396,7 @@ func TestBenchMeasuresARunningHub(t *testing.T) {
 			base, _ := startHub(t, cfg)
 			var out, errOut bytes.Buffer
 			args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "20",
-				"--rate", "200", "--batch", "10", "--duration", "300ms", "--reader", tc.reader}
+				"--rate", "200", "--batch", "10", "--duration", "300ms", "--reader", tc.reader, "--publishers", "2"}
 			if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
 				t.Fatalf("bench exited %d: %s", code, errOut.String())
 			}

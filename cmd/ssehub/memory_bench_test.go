@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
-	"net"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -35,57 +31,12 @@ func BenchmarkIdleSubscriberMemory(b *testing.B) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	conns := make([]net.Conn, 0, streams)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	open := func() {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fmt.Fprintf(c, "GET /events?topic=idle/%d HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n\r\n", len(conns))
-		r := bufio.NewReader(c)
-		for { // read the headers and the first frame
-			line, err := r.ReadString('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if strings.HasPrefix(line, "id: ") {
-				break
-			}
-		}
-		conns = append(conns, c)
-	}
 	readiness(b, "http://"+addr)
-	for range 50 { // warm up: the first streams pay for pools and code
-		open()
-	}
-	before := rss(b, cmd.Process.Pid)
-	for range streams {
-		open()
-	}
-	after := rss(b, cmd.Process.Pid)
-	b.ReportMetric(float64(after-before)/streams, "bytes/subscriber")
-}
-
-// rss returns a process's resident memory in bytes.
-func rss(b *testing.B, pid int) int64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	m, err := measureIdleMemory(context.Background(), benchConfig{
+		URL: "http://" + addr, Topic: "idle", Subscribers: streams, IdlePID: cmd.Process.Pid, Protocol: "ssehub",
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
+	b.ReportMetric(m.perStream, "bytes/subscriber")
 }
