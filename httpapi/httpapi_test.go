@@ -22,20 +22,30 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var testKey = []byte("httpapi-test-key")
 
-// newServer serves a hub on a memory log until the test ends.
-func newServer(t *testing.T, opts Options) (*httptest.Server, *hub.Hub) {
+// newHub starts a hub on a memory log; both close when the test ends.
+func newHub(t *testing.T) *hub.Hub {
 	t.Helper()
 	log := memory.New(memory.Options{})
 	h, err := hub.New(log, hub.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		h.Close()
+		log.Close()
+	})
+	return h
+}
+
+// newServer serves a hub on a memory log until the test ends.
+func newServer(t *testing.T, opts Options) (*httptest.Server, *hub.Hub) {
+	t.Helper()
+	h := newHub(t)
 	opts.Verifier = auth.NewVerifier(testKey)
 	srv := httptest.NewServer(New(h, opts))
 	t.Cleanup(func() {
-		h.Close()
+		h.Close() // ends the streams, which srv.Close waits for
 		srv.Close()
-		log.Close()
 	})
 	return srv, h
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
-	"github.com/ssehub/ssehub/store/memory"
 )
 
 // hiddenConn hides the connection's file descriptor, as a wrapping
@@ -47,12 +46,7 @@ func TestStreamEveryWay(t *testing.T) {
 		{"goroutine per stream", Options{GoroutinePerStream: true}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			log := memory.New(memory.Options{})
-			defer log.Close()
-			h, err := hub.New(log, hub.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			h := newHub(t)
 			tc.opts.Verifier = auth.NewVerifier(testKey)
 			tc.opts.CORSOrigins = []string{"https://app.example"}
 			tc.opts.Retry = 3 * time.Second
@@ -147,16 +141,13 @@ func TestHTTP10StreamEndsWithTheConnection(t *testing.T) {
 // TestStreamChurnLeavesNothingBehind opens and drops many streams: every
 // subscription, loop entry and goroutine they used is released.
 func TestStreamChurnLeavesNothingBehind(t *testing.T) {
-	log := memory.New(memory.Options{})
-	defer log.Close()
-	h, err := hub.New(log, hub.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := newHub(t)
 	api := New(h, Options{})
 	srv := httptest.NewServer(api)
-	defer srv.Close()
+	defer func() {
+		h.Close() // ends the streams, which srv.Close waits for
+		srv.Close()
+	}()
 	open := func(topic string) (net.Conn, *bufio.Reader) {
 		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 		if err != nil {
