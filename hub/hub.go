@@ -249,7 +249,7 @@ func (h *Hub) Stats() Stats {
 
 // Heartbeat returns a channel that is closed at the hub's next heartbeat
 // (never, when heartbeats are off). An owner serving subscriptions through
-// Poll sends HeartbeatFrame to each of them then, and asks again.
+// Poll sends each idle one a comment (":\n\n") then, and asks again.
 func (h *Hub) Heartbeat() <-chan struct{} { return *h.beat.Load() }
 
 // Closed reports whether Close was called.
