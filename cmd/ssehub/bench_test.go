@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,5 +56,22 @@ func TestBenchDecodersTakeBytesCutAnywhere(t *testing.T) {
 	}
 	if err := (&chunkDecoder{}).decode([]byte("zz\r\n"), func([]byte) {}); err == nil || err == errChunkedEnd {
 		t.Errorf("a bad chunk size gave %v", err)
+	}
+}
+
+func TestBenchMeasuresIdleMemory(t *testing.T) {
+	base, _ := startHub(t, testConfig(t, "memory:"))
+	var out, errOut bytes.Buffer
+	// The hub runs in this process, so this process's memory is the hub's.
+	args := []string{"bench", "--url", base, "--subscribers", "20", "--idle-memory-of", strconv.Itoa(os.Getpid())}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "idle streams     20\n") || !strings.Contains(out.String(), " bytes per stream (resident, from ") {
+		t.Fatalf("bench printed:\n%s", out.String())
+	}
+	args = []string{"bench", "--url", base, "--subscribers", "1", "--idle-memory-of", "999999999"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code == 0 {
+		t.Fatal("bench measured a process that does not exist")
 	}
 }
