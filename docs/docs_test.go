@@ -3,6 +3,9 @@ package docs
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -20,6 +23,29 @@ func TestServesPagesAsText(t *testing.T) {
 		}
 		if !strings.Contains(rec.Body.String(), tc.contains) {
 			t.Errorf("%s does not contain %q", tc.path, tc.contains)
+		}
+	}
+}
+
+// TestLinksBetweenPagesResolve: every relative link in the pages (and the
+// README) names a file that exists.
+func TestLinksBetweenPagesResolve(t *testing.T) {
+	link := regexp.MustCompile(`\]\(([^)#:]+)(#[^)]*)?\)`)
+	pages, _ := filepath.Glob("*.md")
+	pages = append(pages, "../README.md")
+	for _, page := range pages {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(text), -1) {
+			target := filepath.Join(filepath.Dir(page), m[1])
+			if strings.HasPrefix(m[1], "http") {
+				continue
+			}
+			if _, err := os.Stat(target); err != nil {
+				t.Errorf("%s links to %s, which does not exist", page, m[1])
+			}
 		}
 	}
 }
