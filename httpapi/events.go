@@ -266,7 +266,8 @@ func (a *API) finalFrame(err error) []byte {
 		return append(sse.AppendRetry(nil, d), '\n')
 	}
 	if errors.Is(err, hub.ErrSlowSubscriber) || errors.Is(err, hub.ErrLagged) {
-		a.opts.Logger.Info("stream ended by the hub; the client resumes from its last event id", "err", err)
+		// The hub has logged why already, once per cause.
+		a.opts.Logger.Debug("stream ended by the hub; the client resumes from its last event id", "err", err)
 	}
 	return nil
 }
