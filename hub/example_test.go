@@ -55,3 +55,53 @@ func Example() {
 	// event: claimed
 	// data: {"task":42,"by":"Ada"}
 }
+
+// An event loop serves many subscriptions without a goroutine each:
+// OnReady says when a subscription has news, and Poll takes it without
+// waiting. (OnReady's function runs on the hub's dispatcher, so it only
+// queues the work.)
+func ExampleSubscription_Poll() {
+	ctx := context.Background()
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(log, hub.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+
+	ready := make(chan *hub.Subscription, 16)
+	var subs []*hub.Subscription
+	for _, topic := range []string{"prices/ACME", "prices/KITE"} {
+		sub, err := h.Subscribe(ctx, hub.SubscribeRequest{Topics: []string{topic}})
+		if err != nil {
+			panic(err)
+		}
+		defer sub.Close()
+		sub.OnReady(func() { ready <- sub })
+		subs = append(subs, sub)
+	}
+	// What was there before OnReady: each stream's position frame.
+	for _, sub := range subs {
+		if _, err := sub.Poll(ctx, nil); err != nil {
+			panic(err)
+		}
+	}
+
+	if _, err := h.Publish(ctx, hub.Event{Topics: []string{"prices/KITE"}, ID: "k1", Data: "155.30"}); err != nil {
+		panic(err)
+	}
+	// One loop, however many subscriptions: serve the one that has news.
+	sub := <-ready
+	frames, err := sub.Poll(ctx, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(string(bytes.Join(frames, nil)))
+	fmt.Println(sub == subs[1])
+	// Output:
+	// id: k1
+	// data: 155.30
+	//
+	// true
+}
