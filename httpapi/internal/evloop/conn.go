@@ -29,6 +29,7 @@ type conn struct {
 	readable     atomic.Bool  // the client sent something or hung up
 	beat         atomic.Bool  // a heartbeat is due
 	kill         atomic.Bool  // close it now (write timeout, shutdown)
+	timedOut     atomic.Bool  // the kill is for the write timeout
 	blockedSince atomic.Int64 // unix nanos since pending waits for the socket; 0: not blocked
 
 	// Owned by the worker serving the stream.
@@ -217,6 +218,10 @@ func (w *worker) drainInput(c *conn) bool {
 
 // end closes the stream and releases its source.
 func (w *worker) end(c *conn) {
+	if c.timedOut.Load() {
+		w.l.opts.Logger.Info("closing a stream whose client stopped reading; it resumes from its last event id when it comes back",
+			"remote", c.nc.RemoteAddr().String(), "waited", w.l.opts.WriteTimeout, "unsent", len(c.pending))
+	}
 	c.done = true
 	c.pending = nil
 	c.blockedSince.Store(0)

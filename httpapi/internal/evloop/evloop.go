@@ -255,6 +255,7 @@ func (l *Loop) tick(beat <-chan struct{}) {
 			limit := now.Add(-l.opts.WriteTimeout).UnixNano()
 			for _, c := range l.snapshot() {
 				if since := c.blockedSince.Load(); since != 0 && since < limit {
+					c.timedOut.Store(true)
 					c.kill.Store(true)
 					c.schedule()
 				}
