@@ -35,8 +35,8 @@ type Options struct {
 	// (defaults 1s and 4s).
 	ShutdownRetry  time.Duration
 	ShutdownJitter time.Duration
-	// WriteTimeout bounds one write to a subscriber; a client that does not
-	// read for that long is disconnected (default 10s).
+	// WriteTimeout: a stream whose client has not taken what is waiting
+	// for it within this long is closed (default 10s).
 	WriteTimeout time.Duration
 	// MaxBodyBytes limits a publish request body (default 16 MiB).
 	MaxBodyBytes int64

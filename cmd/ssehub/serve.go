@@ -48,6 +48,7 @@ type Config struct {
 	LogLevel        string
 	Pprof           string
 	EventLoop       bool
+	WriteTimeout    time.Duration
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -68,6 +69,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownJitter, "shutdown-jitter", 4*time.Second, "…plus a random part of this, so a restart does not bring them all back at once")
 	fs.BoolVar(&c.Demo, "demo", true, "serve the demos and run their publishers")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a stream whose client has not taken what is waiting for it within this long is closed; the client resumes when it reconnects")
 	fs.BoolVar(&c.EventLoop, "event-loop", true, "serve plain HTTP/1 streams from an event loop, without a goroutine each (Linux; false: a goroutine per stream)")
 	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off when empty; keep it private)")
 }
@@ -189,6 +191,7 @@ func (m *Main) handler() (http.Handler, error) {
 		Retry:          m.Config.Retry,
 		ShutdownRetry:  m.Config.ShutdownRetry,
 		ShutdownJitter: m.Config.ShutdownJitter,
+		WriteTimeout:   m.Config.WriteTimeout,
 		Logger:         m.Logger,
 
 		GoroutinePerStream: !m.Config.EventLoop,
