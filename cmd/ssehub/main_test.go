@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -410,4 +412,21 @@ func TestBenchMeasuresARunningHub(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryServeFlagIsDocumented: docs/configuration.md has a row for each
+// flag of `ssehub serve`, so the reference cannot fall behind the binary.
+func TestEveryServeFlagIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	fs := newFlagSet("serve", io.Discard)
+	cfg.register(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(string(doc), "| `--"+f.Name+"` |") {
+			t.Errorf("docs/configuration.md has no row for --%s", f.Name)
+		}
+	})
 }
