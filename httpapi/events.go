@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ssehub/ssehub/httpapi/internal/evloop"
@@ -71,7 +72,8 @@ func (a *API) handOff(w http.ResponseWriter, r *http.Request, sub *hub.Subscript
 	// The connection is ours now: net/http neither reads nor closes it.
 	// Anything the client sent after its request is read and dropped.
 	setStreamHeaders(w.Header())
-	head := responseHead(r, w.Header(), a.prelude())
+	chunked := r.ProtoMinor > 0
+	head := responseHead(r, w.Header(), chunked, a.prelude())
 	_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
 	if _, err := nc.Write(head); err != nil {
 		sub.Close()
@@ -79,14 +81,14 @@ func (a *API) handOff(w http.ResponseWriter, r *http.Request, sub *hub.Subscript
 		return true
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
-	if err := loop.Add(nc, sub); err == nil {
+	if err := loop.Add(nc, sub, chunked); err == nil {
 		return true
 	}
 	// A connection without a file descriptor (a wrapping listener) or a
 	// loop shutting down: serve the stream here.
 	a.hijacked.Add(1)
 	defer a.hijacked.Done()
-	a.streamConn(nc, sub)
+	a.streamConn(nc, sub, chunked)
 	return true
 }
 
@@ -151,7 +153,7 @@ func (a *API) Drain(ctx context.Context) error {
 }
 
 // streamConn streams to a connection taken from net/http, with a goroutine.
-func (a *API) streamConn(nc net.Conn, sub *hub.Subscription) {
+func (a *API) streamConn(nc net.Conn, sub *hub.Subscription, chunked bool) {
 	defer sub.Close()
 	defer nc.Close()
 	ctx, cancel := context.WithCancel(a.hijackedCtx)
@@ -162,12 +164,30 @@ func (a *API) streamConn(nc net.Conn, sub *hub.Subscription) {
 		_, _ = io.Copy(io.Discard, nc)
 		cancel()
 	}()
-	a.pump(ctx, sub, func(frames [][]byte) error {
+	write := func(frames [][]byte) error {
 		_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
+		if chunked {
+			frames = chunk(frames)
+		}
 		bufs := net.Buffers(frames)
 		_, err := bufs.WriteTo(nc)
 		return err
-	})
+	}
+	if a.pump(ctx, sub, write) && chunked {
+		_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
+		_, _ = nc.Write([]byte("0\r\n\r\n")) // the end of the body
+	}
+}
+
+// chunk frames frames as one chunk of a chunked HTTP/1.1 body.
+func chunk(frames [][]byte) [][]byte {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	out := make([][]byte, 0, len(frames)+2)
+	out = append(out, []byte(strconv.FormatInt(int64(n), 16)+"\r\n"))
+	return append(append(out, frames...), []byte("\r\n"))
 }
 
 // stream writes the subscription to the response until either ends.
@@ -181,20 +201,21 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, sub *hub.Subscripti
 	a.pump(r.Context(), sub, write)
 }
 
-// pump writes what the subscription has until it or a write fails.
-func (a *API) pump(ctx context.Context, sub *hub.Subscription, write func([][]byte) error) {
+// pump writes what the subscription has until it or a write fails. It
+// reports true when the subscription ended and its last frame was written.
+func (a *API) pump(ctx context.Context, sub *hub.Subscription, write func([][]byte) error) bool {
 	var frames [][]byte
 	for {
 		var err error
 		frames, err = sub.Next(ctx, frames)
 		if len(frames) > 0 && write(frames) != nil {
-			return
+			return false
 		}
 		if err != nil {
 			if final := a.finalFrame(err); final != nil {
-				_ = write([][]byte{final})
+				return write([][]byte{final}) == nil
 			}
-			return
+			return true
 		}
 	}
 }
@@ -229,21 +250,30 @@ func startStream(w http.ResponseWriter, r *http.Request) *http.ResponseControlle
 }
 
 // responseHead is the status line and headers of a stream written on a
-// hijacked connection, followed by the stream's first bytes. The body is
-// neither chunked nor sized: it ends when the connection closes, which
-// "Connection: close" says.
-func responseHead(r *http.Request, h http.Header, prelude []byte) []byte {
+// hijacked connection, followed by the stream's first bytes. Over HTTP/1.1
+// the body is chunked and the connection kept alive, as net/http would
+// answer; HTTP/1.0 has no chunks, so there the body ends when the
+// connection closes, which "Connection: close" says.
+func responseHead(r *http.Request, h http.Header, chunked bool, prelude []byte) []byte {
 	var b bytes.Buffer
-	if r.ProtoMinor == 0 {
-		b.WriteString("HTTP/1.0 200 OK\r\n")
-	} else {
+	if chunked {
 		b.WriteString("HTTP/1.1 200 OK\r\n")
+		h.Set("Connection", "keep-alive")
+		h.Set("Transfer-Encoding", "chunked")
+	} else {
+		b.WriteString("HTTP/1.0 200 OK\r\n")
+		h.Set("Connection", "close")
 	}
-	h.Set("Connection", "close")
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	_ = h.Write(&b)
 	b.WriteString("\r\n")
-	b.Write(prelude)
+	if chunked {
+		for _, p := range chunk([][]byte{prelude}) {
+			b.Write(p)
+		}
+	} else {
+		b.Write(prelude)
+	}
 	return b.Bytes()
 }
 

@@ -3,6 +3,7 @@ package evloop
 import (
 	"errors"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +25,8 @@ type conn struct {
 	fd  int
 	gen uint32
 	src Source
+	// chunked: the body is in HTTP/1.1 chunked transfer coding.
+	chunked bool
 
 	st           atomic.Int32
 	readable     atomic.Bool  // the client sent something or hung up
@@ -78,6 +81,8 @@ func (c *conn) schedule() {
 type worker struct {
 	l       *Loop
 	frames  [][]byte
+	framed  [][]byte // frames with their chunk's size line and end
+	size    [20]byte // the chunk size line
 	scratch [512]byte
 }
 
@@ -88,7 +93,11 @@ const maxRounds = 8
 // maxIovecs is how many frames go into one writev (Linux's IOV_MAX).
 const maxIovecs = 1024
 
-var heartbeat = [][]byte{[]byte(HeartbeatFrame)}
+var (
+	heartbeat = [][]byte{[]byte(HeartbeatFrame)}
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
 
 // serve does what a scheduled stream needs: notice a hung-up client, send
 // what the socket could not take before, then what the source has.
@@ -127,9 +136,7 @@ func (w *worker) serve(c *conn) {
 			}
 		}
 		if err != nil {
-			if final := w.l.opts.Final(err); len(final) > 0 && len(c.pending) == 0 {
-				w.write(c, [][]byte{final})
-			}
+			w.finish(c, w.l.opts.Final(err))
 			w.end(c)
 			return
 		}
@@ -148,9 +155,41 @@ func (w *worker) serve(c *conn) {
 	}
 }
 
-// write sends frames, keeping in c.pending what the socket does not take.
-// It reports false when the connection failed.
+// finish sends the last bytes of a stream that its source ended, and the
+// end of a chunked body, if the socket takes them now.
+func (w *worker) finish(c *conn, final []byte) {
+	if len(c.pending) > 0 {
+		return // the client is not reading: it will not miss these
+	}
+	if len(final) > 0 && !w.write(c, [][]byte{final}) {
+		return
+	}
+	if c.chunked && len(c.pending) == 0 {
+		w.writeRaw(c, [][]byte{lastChunk})
+	}
+}
+
+// write sends frames (as one chunk of a chunked body), keeping in
+// c.pending what the socket does not take. It reports false when the
+// connection failed.
 func (w *worker) write(c *conn, frames [][]byte) bool {
+	if !c.chunked {
+		return w.writeRaw(c, frames)
+	}
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	size := append(strconv.AppendUint(w.size[:0], uint64(n), 16), '\r', '\n')
+	w.framed = append(append(append(w.framed[:0], size), frames...), crlf)
+	ok := w.writeRaw(c, w.framed)
+	clear(w.framed)
+	return ok
+}
+
+// writeRaw sends bufs as they are, keeping in c.pending what the socket
+// does not take.
+func (w *worker) writeRaw(c *conn, frames [][]byte) bool {
 	for len(frames) > 0 {
 		batch := frames[:min(len(frames), maxIovecs)]
 		n, err := writev(c.fd, batch)

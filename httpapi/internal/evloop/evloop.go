@@ -123,9 +123,11 @@ func New(opts Options) (*Loop, error) {
 // Add hands a connection and its source to the loop, which from now on
 // owns both: it writes what the source has, and closes both when the
 // stream ends. The connection's response headers must already be written.
-// On error the caller still owns both.
-func (l *Loop) Add(nc net.Conn, src Source) error {
-	c := &conn{l: l, nc: nc, src: src}
+// With chunked, the response body is in HTTP/1.1 chunked transfer coding:
+// every write is a chunk, and a source that ends ends the body with the
+// last chunk. On error the caller still owns both.
+func (l *Loop) Add(nc net.Conn, src Source, chunked bool) error {
+	c := &conn{l: l, nc: nc, src: src, chunked: chunked}
 	if err := c.fdOf(); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/httputil"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,7 @@ func (f *fixture) open(req hub.SubscribeRequest) *client {
 		f.t.Fatal(err)
 	}
 	src := closeWatch{sub, make(chan struct{})}
-	if err := f.loop.Add(server, src); err != nil {
+	if err := f.loop.Add(server, src, false); err != nil {
 		f.t.Fatal(err)
 	}
 	c := &client{conn: conn, r: bufio.NewReader(conn), ended: src.ended}
@@ -259,7 +260,7 @@ func TestReplayLongerThanOneTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.loop.Add(server, sub); err != nil {
+	if err := f.loop.Add(server, sub, false); err != nil {
 		t.Fatal(err)
 	}
 	c := &client{conn: conn, r: bufio.NewReader(conn)}
@@ -311,7 +312,7 @@ func TestShutdownSendsTheFinalFrame(t *testing.T) {
 	}
 	_, server := f.dial()
 	defer server.Close()
-	if err := f.loop.Add(server, nil); !errors.Is(err, evloop.ErrClosed) {
+	if err := f.loop.Add(server, nil, false); !errors.Is(err, evloop.ErrClosed) {
 		t.Fatalf("Add after Shutdown: %v, want ErrClosed", err)
 	}
 }
@@ -336,7 +337,7 @@ func TestAddRefusesAConnectionWithoutADescriptor(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if err := f.loop.Add(a, nil); !errors.Is(err, evloop.ErrUnsupported) {
+	if err := f.loop.Add(a, nil, false); !errors.Is(err, evloop.ErrUnsupported) {
 		t.Fatalf("Add(net.Pipe): %v, want ErrUnsupported", err)
 	}
 }
@@ -358,5 +359,42 @@ func TestShutdownTwiceAtOnce(t *testing.T) {
 	}
 	if n := f.loop.Len(); n != 0 {
 		t.Errorf("Len after Shutdown = %d", n)
+	}
+}
+
+// TestChunkedStream: with chunked coding every write is a chunk, a
+// heartbeat too, and a stream its source ends ends with the last chunk.
+func TestChunkedStream(t *testing.T) {
+	f := newFixture(t, hub.Options{}, evloop.Options{})
+	conn, server := f.dial()
+	sub, err := f.hub.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.loop.Add(server, sub, true); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	body := bufio.NewReader(httputil.NewChunkedReader(bufio.NewReader(conn)))
+	c := &client{conn: conn, r: body}
+	if got := c.frame(t); !strings.HasPrefix(got, "id: ") {
+		t.Fatalf("first frame %q", got)
+	}
+	ids := f.publish(hub.Event{Topics: []string{"a"}, Data: "one\ntwo"})
+	if got, want := c.frame(t), "id: "+ids[0]+"\ndata: one\ndata: two\n\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	f.beatNow()
+	if got := c.frame(t); got != evloop.HeartbeatFrame {
+		t.Fatalf("got %q, want a heartbeat", got)
+	}
+	f.hub.Close()
+	if got := c.frame(t); got != "retry: 1000\n\n" {
+		t.Fatalf("last frame %q, want the retry", got)
+	}
+	// The chunked reader reports EOF only on the last chunk ("0\r\n"):
+	// a connection closed without it would be ErrUnexpectedEOF.
+	if _, err := body.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want the end of the body", err)
 	}
 }
