@@ -259,6 +259,9 @@ func responseHead(r *http.Request, h http.Header, chunked bool, prelude []byte) 
 	if chunked {
 		b.WriteString("HTTP/1.1 200 OK\r\n")
 		h.Set("Connection", "keep-alive")
+		if r.Close { // the client asked to close after this response
+			h.Set("Connection", "close")
+		}
 		h.Set("Transfer-Encoding", "chunked")
 	} else {
 		b.WriteString("HTTP/1.0 200 OK\r\n")
