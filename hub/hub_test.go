@@ -437,3 +437,38 @@ func TestHeartbeatChannel(t *testing.T) {
 		t.Fatal("Heartbeat returned the channel of a past beat")
 	}
 }
+
+// TestPollReadsOneReplayBatchPerCall: a replay with nothing for the
+// subscriber does not read the whole log in one call; each call reads a
+// batch and asks its owner, through OnReady, to come back.
+func TestPollReadsOneReplayBatchPerCall(t *testing.T) {
+	h := newHub(t, hub.Options{ReplayBatch: 10}, hub.Retention{})
+	// No event is for the subscriber, so the dispatcher never wakes it:
+	// every wake-up below comes from Poll.
+	first := publish(t, h, hub.Event{Topics: []string{"other"}, Data: "first"})
+	var others []hub.Event
+	for range 95 {
+		others = append(others, hub.Event{Topics: []string{"other"}, Data: "x"})
+	}
+	publish(t, h, others...)
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"mine"}, LastEventID: first[0]})
+	wakes := 0
+	s.OnReady(func() { wakes++ })
+	ctx := context.Background()
+	polls := 0
+	for {
+		got, err := s.Poll(ctx, nil)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Poll: %q, %v; nothing was published for this subscriber", got, err)
+		}
+		polls++
+		if wakes < polls {
+			break // live: no more wake-ups
+		}
+	}
+	// 95 events in batches of 10: nine full batches, each a call of its
+	// own, then the partial batch that ends the replay.
+	if polls != 10 || wakes != 9 {
+		t.Fatalf("%d calls and %d wake-ups, want 10 and 9", polls, wakes)
+	}
+}

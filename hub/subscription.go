@@ -301,8 +301,10 @@ func (s *Subscription) Next(ctx context.Context, buf [][]byte) ([][]byte, error)
 // Poll is Next without the waiting: it returns what can be sent now, or
 // nothing. It never returns a heartbeat: its owner sends a comment itself
 // when Hub.Heartbeat fires. A replay reads the log one batch per call, so
-// while Poll returns frames it may have more at once. Poll and Next must
-// not be called concurrently.
+// one call never reads more than a batch. When a batch holds nothing for
+// this subscriber, Poll returns nothing and wakes the owner (OnReady, and
+// Next's wait) to come back for the next one. Poll and Next must not be
+// called concurrently.
 func (s *Subscription) Poll(ctx context.Context, buf [][]byte) ([][]byte, error) {
 	out := buf[:0]
 	if len(s.first) > 0 {
@@ -310,10 +312,17 @@ func (s *Subscription) Poll(ctx context.Context, buf [][]byte) ([][]byte, error)
 		s.first = nil
 		return out, nil
 	}
-	for s.replaying {
+	if s.replaying {
 		var err error
 		if out, err = s.replay(ctx, out); err != nil || len(out) > 0 {
 			return out, err
+		}
+		if s.replaying {
+			s.mu.Lock()
+			ready := s.ready
+			s.mu.Unlock()
+			s.wake(ready)
+			return out, nil
 		}
 	}
 	out, err := s.drain(out)
