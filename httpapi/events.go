@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ssehub/ssehub/httpapi/internal/evloop"
@@ -167,7 +166,7 @@ func (a *API) streamConn(nc net.Conn, sub *hub.Subscription, chunked bool) {
 	write := func(frames [][]byte) error {
 		_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
 		if chunked {
-			frames = chunk(frames)
+			frames = evloop.AppendChunk(nil, nil, frames)
 		}
 		bufs := net.Buffers(frames)
 		_, err := bufs.WriteTo(nc)
@@ -175,19 +174,8 @@ func (a *API) streamConn(nc net.Conn, sub *hub.Subscription, chunked bool) {
 	}
 	if a.pump(ctx, sub, write) && chunked {
 		_ = nc.SetWriteDeadline(time.Now().Add(a.opts.WriteTimeout))
-		_, _ = nc.Write([]byte("0\r\n\r\n")) // the end of the body
+		_, _ = io.WriteString(nc, evloop.LastChunk)
 	}
-}
-
-// chunk frames frames as one chunk of a chunked HTTP/1.1 body.
-func chunk(frames [][]byte) [][]byte {
-	n := 0
-	for _, f := range frames {
-		n += len(f)
-	}
-	out := make([][]byte, 0, len(frames)+2)
-	out = append(out, []byte(strconv.FormatInt(int64(n), 16)+"\r\n"))
-	return append(append(out, frames...), []byte("\r\n"))
 }
 
 // stream writes the subscription to the response until either ends.
@@ -271,7 +259,7 @@ func responseHead(r *http.Request, h http.Header, chunked bool, prelude []byte) 
 	_ = h.Write(&b)
 	b.WriteString("\r\n")
 	if chunked {
-		for _, p := range chunk([][]byte{prelude}) {
+		for _, p := range evloop.AppendChunk(nil, nil, [][]byte{prelude}) {
 			b.Write(p)
 		}
 	} else {

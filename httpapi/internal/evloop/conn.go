@@ -96,8 +96,23 @@ const maxIovecs = 1024
 var (
 	heartbeat = [][]byte{[]byte(HeartbeatFrame)}
 	crlf      = []byte("\r\n")
-	lastChunk = []byte("0\r\n\r\n")
+	lastChunk = [][]byte{[]byte(LastChunk)}
 )
+
+// LastChunk ends a chunked HTTP/1.1 body.
+const LastChunk = "0\r\n\r\n"
+
+// AppendChunk appends to dst frames framed as one chunk of a chunked
+// HTTP/1.1 body: its size line (written into sizeBuf's memory where it
+// fits), the frames, and the line end that closes it.
+func AppendChunk(dst [][]byte, sizeBuf []byte, frames [][]byte) [][]byte {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	size := append(strconv.AppendUint(sizeBuf[:0], uint64(n), 16), '\r', '\n')
+	return append(append(append(dst, size), frames...), crlf)
+}
 
 // serve does what a scheduled stream needs: notice a hung-up client, send
 // what the socket could not take before, then what the source has.
@@ -165,7 +180,7 @@ func (w *worker) finish(c *conn, final []byte) {
 		return
 	}
 	if c.chunked && len(c.pending) == 0 {
-		w.writeRaw(c, [][]byte{lastChunk})
+		w.writeRaw(c, lastChunk)
 	}
 }
 
@@ -176,12 +191,7 @@ func (w *worker) write(c *conn, frames [][]byte) bool {
 	if !c.chunked {
 		return w.writeRaw(c, frames)
 	}
-	n := 0
-	for _, f := range frames {
-		n += len(f)
-	}
-	size := append(strconv.AppendUint(w.size[:0], uint64(n), 16), '\r', '\n')
-	w.framed = append(append(append(w.framed[:0], size), frames...), crlf)
+	w.framed = AppendChunk(w.framed[:0], w.size[:], frames)
 	ok := w.writeRaw(c, w.framed)
 	clear(w.framed)
 	return ok
