@@ -6,8 +6,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,4 +101,55 @@ func countFrames(r io.Reader, n int, report func(int)) {
 			return
 		}
 	}
+}
+
+// BenchmarkWrite measures the floor under every delivery: one 60-byte
+// write system call, to /dev/null (the system call alone) and to a
+// loopback TCP socket whose reader drains it on another goroutine (the
+// kernel's TCP work for both ends of the connection).
+//
+//	go test -run '^$' -bench Write ./httpapi/internal/evloop/
+func BenchmarkWrite(b *testing.B) {
+	msg := make([]byte, 60)
+	b.Run("devnull", func(b *testing.B) {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		fd := int(f.Fd())
+		for b.Loop() {
+			if _, err := syscall.Write(fd, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("loopback-tcp", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := conn.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		conn.Close()
+		<-done
+	})
 }
