@@ -427,12 +427,6 @@ func TestHeartbeatChannel(t *testing.T) {
 	h := newHub(t, hub.Options{Heartbeat: time.Millisecond}, hub.Retention{})
 	first := h.Heartbeat()
 	<-first
-	select {
-	case <-h.Heartbeat():
-		// Another beat may already have passed; both are fine as long as
-		// the channel handed out after the beat is a new one.
-	default:
-	}
 	if h.Heartbeat() == first {
 		t.Fatal("Heartbeat returned the channel of a past beat")
 	}

@@ -290,7 +290,7 @@ func (s *Subscription) Next(ctx context.Context, buf [][]byte) ([][]byte, error)
 		}
 		select {
 		case <-s.signal:
-		case <-*s.h.beat.Load():
+		case <-s.h.Heartbeat():
 			return append(out, heartbeatFrame), nil
 		case <-ctx.Done():
 			return out, ctx.Err()
