@@ -5,15 +5,13 @@
 package httpapi
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ssehub/ssehub/auth"
-	"github.com/ssehub/ssehub/httpapi/internal/evloop"
+	"github.com/ssehub/ssehub/httpapi/internal/stream"
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -85,24 +83,25 @@ type API struct {
 	opts Options
 	mux  *http.ServeMux
 
-	loopOnce  sync.Once
-	loop      *evloop.Loop  // nil until the first stream, or on other platforms
-	loopDone  chan struct{} // closed when the loop has shut down
-	draining  chan struct{} // closed by Drain
-	drainOnce sync.Once
-	hijacked  sync.WaitGroup // streams taken from net/http served with a goroutine
-	// hijackedCtx ends those streams when Drain gives up waiting.
-	hijackedCtx    context.Context
-	cancelHijacked context.CancelFunc
+	// streams serves every event stream the API answers.
+	streams *stream.Server
 }
 
 // New returns the API of h. Mount it on a server, or register its routes on
 // your own mux with Register.
 func New(h *hub.Hub, opts Options) *API {
 	opts.setDefaults()
-	a := &API{hub: h, opts: opts, mux: http.NewServeMux(), loopDone: make(chan struct{}),
-		draining: make(chan struct{})}
-	a.hijackedCtx, a.cancelHijacked = context.WithCancel(context.Background())
+	a := &API{hub: h, opts: opts, mux: http.NewServeMux()}
+	a.streams = stream.New(stream.Options{
+		Heartbeat:          h.Heartbeat,
+		Done:               h.Done(),
+		Retry:              opts.Retry,
+		ShutdownRetry:      opts.ShutdownRetry,
+		ShutdownJitter:     opts.ShutdownJitter,
+		WriteTimeout:       opts.WriteTimeout,
+		GoroutinePerStream: opts.GoroutinePerStream,
+		Logger:             opts.Logger,
+	})
 	a.Register(a.mux)
 	return a
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ssehub/ssehub/httpapi/internal/stream"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -58,7 +59,7 @@ func (a *API) Snapshot(ctx context.Context) Snapshot {
 
 // serveStats streams a Snapshot every StatsInterval as "stats" events.
 func (a *API) serveStats(w http.ResponseWriter, r *http.Request) {
-	rc := startStream(w, r)
+	rc := stream.Start(w, r)
 	t := time.NewTicker(a.opts.StatsInterval)
 	defer t.Stop()
 	var buf []byte
@@ -66,7 +67,7 @@ func (a *API) serveStats(w http.ResponseWriter, r *http.Request) {
 		data, _ := json.Marshal(a.Snapshot(r.Context()))
 		ev := sse.Event{Type: "stats", Data: string(data)}
 		buf, _ = ev.AppendTo(buf[:0])
-		if a.write(rc, w, [][]byte{buf}) != nil {
+		if a.streams.Write(rc, w, [][]byte{buf}) != nil {
 			return
 		}
 		select {

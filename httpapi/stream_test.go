@@ -177,7 +177,7 @@ func TestStreamChurnLeavesNothingBehind(t *testing.T) {
 	// Each handler's goroutine ends right after it hands its stream over;
 	// none is left per stream.
 	eventually(t, "every dropped stream and its goroutines to be released", func() bool {
-		return h.Stats().Subscribers == 1 && api.loop.Len() == 1 && runtime.NumGoroutine() <= goroutines
+		return h.Stats().Subscribers == 1 && api.streams.Looped() == 1 && runtime.NumGoroutine() <= goroutines
 	})
 	ids, err := h.Publish(context.Background(), hub.Event{Topics: []string{"keep"}, Data: "still here"})
 	if err != nil {
