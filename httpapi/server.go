@@ -7,6 +7,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -42,7 +43,11 @@ type Options struct {
 	// (default 1000).
 	MaxBatch int
 	// StatsInterval is how often GET /api/stats sends figures (default 1s).
+	// One reading per interval is shared by every viewer.
 	StatsInterval time.Duration
+	// NoStats leaves GET /api/stats out of Register's routes, to serve
+	// Stats() on a private listener only.
+	NoStats bool
 	// Logger receives request errors (default: discarded).
 	Logger *slog.Logger
 	// GoroutinePerStream serves every event stream with a goroutine of
@@ -85,13 +90,16 @@ type API struct {
 
 	// streams serves every event stream the API answers.
 	streams *stream.Server
+
+	stats        statsCache
+	readMemStats func(*runtime.MemStats) // runtime.ReadMemStats; tests count calls
 }
 
 // New returns the API of h. Mount it on a server, or register its routes on
 // your own mux with Register.
 func New(h *hub.Hub, opts Options) *API {
 	opts.setDefaults()
-	a := &API{hub: h, opts: opts, mux: http.NewServeMux()}
+	a := &API{hub: h, opts: opts, mux: http.NewServeMux(), readMemStats: runtime.ReadMemStats}
 	a.streams = stream.New(stream.Options{
 		Heartbeat:          h.Heartbeat,
 		Done:               h.Done(),
@@ -111,12 +119,15 @@ func (a *API) Register(mux *http.ServeMux) {
 	preflight := a.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	for pattern, h := range map[string]http.HandlerFunc{
-		"GET /events":    a.serveEvents,
-		"POST /publish":  a.servePublish,
-		"GET /history":   a.serveHistory,
-		"GET /api/stats": a.serveStats,
-	} {
+	routes := map[string]http.HandlerFunc{
+		"GET /events":   a.serveEvents,
+		"POST /publish": a.servePublish,
+		"GET /history":  a.serveHistory,
+	}
+	if !a.opts.NoStats {
+		routes["GET /api/stats"] = a.serveStats
+	}
+	for pattern, h := range routes {
 		mux.Handle(pattern, a.cors(h))
 		// Preflight only where the API is, so other paths keep their 404.
 		_, path, _ := strings.Cut(pattern, " ")
