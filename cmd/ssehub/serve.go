@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,9 +45,9 @@ type Config struct {
 	ShutdownJitter  time.Duration
 	Demo            bool
 	LogLevel        string
-	Pprof           string
 	EventLoop       bool
 	WriteTimeout    time.Duration
+	TransportConfig // TLS, HTTP/2, the admin listener (tls.go)
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -71,7 +70,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a stream whose client has not taken what is waiting for it within this long is closed; the client resumes when it reconnects")
 	fs.BoolVar(&c.EventLoop, "event-loop", true, "serve plain HTTP/1 streams from an event loop, without a goroutine each (Linux; false: a goroutine per stream)")
-	fs.StringVar(&c.Pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off when empty; keep it private)")
+	c.TransportConfig.register(fs)
 }
 
 func (c *Config) retention() hub.Retention {
@@ -112,6 +111,7 @@ type Main struct {
 	listener net.Listener
 	key      []byte
 	dataDir  string
+	tr       transport
 }
 
 // Open opens the store, starts the hub and listens, without serving yet.
@@ -130,6 +130,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.log.Close()
 		}
 	}()
+	if err = m.Config.TransportConfig.check(m.dataDir); err != nil {
+		return err
+	}
 	if m.key, err = m.loadKey(); err != nil {
 		return err
 	}
@@ -145,10 +148,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.hub.Close()
 		return err
 	}
+	if err = m.openTransport(); err != nil {
+		m.hub.Close()
+		m.listener.Close()
+		return err
+	}
 	handler, err := m.handler()
 	if err != nil {
 		m.hub.Close()
 		m.listener.Close()
+		m.closeTransport()
 		return err
 	}
 	m.server = &http.Server{
@@ -157,7 +166,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
 	}
-	m.Logger.Info("ssehub listening", "addr", m.listener.Addr().String(), "store", m.Config.Store)
+	m.configureServer(m.server)
+	m.Logger.Info("ssehub listening", "addr", m.listener.Addr().String(), "scheme", m.scheme(), "store", m.Config.Store)
 	return nil
 }
 
@@ -172,11 +182,17 @@ func (m *Main) handler() (http.Handler, error) {
 	}
 	site.Register(mux)
 	mux.Handle("GET /docs/", http.StripPrefix("/docs", docs.Handler()))
-	mux.Handle("GET /metrics", metrics.Handler(m.hub))
+	// With an admin listener, what only operators need is served there
+	// alone; without one, here, so the dashboard works on a laptop.
+	public := m.Config.AdminListen == ""
+	if public {
+		mux.Handle("GET /metrics", metrics.Handler(m.hub))
+	}
 	if m.Config.Demo {
 		m.demos, err = demo.New(demo.Options{
 			Hub:        m.hub,
-			PublishURL: "http://" + loopbackAddr(m.listener.Addr()),
+			PublishURL: m.scheme() + "://" + loopbackAddr(m.listener.Addr()),
+			HTTPClient: m.selfClient(),
 			Key:        m.key,
 			Logger:     m.Logger.With("component", "demo"),
 		})
@@ -193,6 +209,7 @@ func (m *Main) handler() (http.Handler, error) {
 		ShutdownJitter: m.Config.ShutdownJitter,
 		WriteTimeout:   m.Config.WriteTimeout,
 		Logger:         m.Logger,
+		NoStats:        !public,
 
 		GoroutinePerStream: !m.Config.EventLoop,
 	})
@@ -215,17 +232,14 @@ func loopbackAddr(addr net.Addr) string {
 // the log, all within ShutdownTimeout.
 func (m *Main) Run(ctx context.Context) error {
 	served := make(chan error, 1)
-	go func() { served <- m.server.Serve(m.listener) }()
-	if stop, err := m.startProfiler(); err != nil {
-		m.Logger.Error("not serving the profiler", "addr", m.Config.Pprof, "err", err)
-	} else {
-		defer stop()
-	}
+	go func() { served <- m.servePublic() }()
+	stopTransport := m.startTransport()
 	stopDemos := m.startDemos()
 	select {
 	case err := <-served:
 		stopDemos()
 		m.hub.Close()
+		stopTransport(context.Background())
 		m.log.Close()
 		return err
 	case <-ctx.Done():
@@ -246,6 +260,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if derr := m.api.Drain(sctx); derr != nil && err == nil {
 		err = derr
 	}
+	stopTransport(sctx) // the hub has closed, which ended the admin's streams
 	if cerr := m.log.Close(); cerr != nil {
 		return fmt.Errorf("closing the log: %w", cerr)
 	}
@@ -254,27 +269,6 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Logger.Info("stopped")
 	return nil
-}
-
-// startProfiler serves net/http/pprof on Config.Pprof, on its own listener
-// so it is never exposed with the API, and returns a function stopping it.
-func (m *Main) startProfiler() (stop func(), err error) {
-	if m.Config.Pprof == "" {
-		return func() {}, nil
-	}
-	ln, err := net.Listen("tcp", m.Config.Pprof)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	m.Logger.Info("serving the profiler", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
 }
 
 // startDemos runs the demo publishers, if any, and returns a function that
@@ -346,10 +340,10 @@ A publisher token for every topic (keep it secret):
   %s
 
 Try it. In one terminal, subscribe:
-  curl -N 'http://localhost:%s/events?topic=hello'
+  curl -N '%[4]s://localhost:%[5]s/events?topic=hello'
 In another, publish:
-  curl -H 'Authorization: Bearer %s' -d '{"topic":"hello","data":"Hello, world"}' http://localhost:%s/publish
+  curl -H 'Authorization: Bearer %[3]s' -d '{"topic":"hello","data":"Hello, world"}' %[4]s://localhost:%[5]s/publish
 
-`, kept, key, token, port, token, port)
+`, kept, key, token, m.scheme(), port)
 	return nil
 }
