@@ -215,4 +215,3 @@ func (m *Main) ACMEHTTPAddr() net.Addr {
 	}
 	return m.tr.acmeLn.Addr()
 }
-
