@@ -63,4 +63,3 @@ func TestBrowserEventSourceOverHTTPS(t *testing.T) {
 		t.Errorf("browser received %v, want %v", got, want)
 	}
 }
-
