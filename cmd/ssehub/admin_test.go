@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/acme"
 )
 
 func get(t *testing.T, c *http.Client, url string) (int, string) {
@@ -85,6 +88,11 @@ func TestAdminListenerTakesOperatorEndpointsOffThePublicOne(t *testing.T) {
 		if status, _ := get(t, http.DefaultClient, admin+"/events?topic=t"); status != http.StatusNotFound {
 			t.Errorf("the admin listener serves the public API: /events %d", status)
 		}
+		if resp, err := http.Post(admin+"/publish", "application/json", strings.NewReader(`{"topic":"t"}`)); err != nil {
+			t.Fatal(err)
+		} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("the admin listener answers POST /publish with %d, want 404", resp.StatusCode)
+		}
 	})
 	t.Run("none", func(t *testing.T) {
 		m, _ := runMain(t, testConfig(t, "memory:"), nil, nil)
@@ -142,6 +150,9 @@ func TestACMEWiring(t *testing.T) {
 	cfg.ACMEHTTPListen = "127.0.0.1:0"
 	m, _ := runMain(t, cfg, nil, nil)
 	addr := m.Addr().String()
+	if !slices.Contains(m.tr.tlsConfig.NextProtos, acme.ALPNProto) {
+		t.Errorf("the TLS listener does not offer %s for TLS-ALPN-01 challenges: %v", acme.ALPNProto, m.tr.tlsConfig.NextProtos)
+	}
 
 	c := tlsClient("push.example", cert)
 	resp := getStream(t, c, "https://"+addr+"/events?topic=t", nil)

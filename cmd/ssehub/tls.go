@@ -91,11 +91,19 @@ type certFiles struct {
 	stamp fileStamp  // of the files last tried
 }
 
-// fileStamp tells whether a file changed: os.Stat follows symbolic links,
-// so a swapped link (as Kubernetes updates a mounted secret) counts.
-type fileStamp struct {
-	certMod, keyMod   time.Time
-	certSize, keySize int64
+// fileStamp tells whether the files changed: os.Stat follows symbolic
+// links, and a different file (a rename over it, a swapped link, as
+// Kubernetes updates a mounted secret) counts even with the same size and
+// time.
+type fileStamp struct{ cert, key os.FileInfo }
+
+func (s fileStamp) same(o fileStamp) bool { return sameFile(s.cert, o.cert) && sameFile(s.key, o.key) }
+
+func sameFile(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
 func loadCertFiles(certPath, keyPath string, logger *slog.Logger) (*certFiles, error) {
@@ -109,12 +117,8 @@ func loadCertFiles(certPath, keyPath string, logger *slog.Logger) (*certFiles, e
 
 func (c *certFiles) currentStamp() fileStamp {
 	var s fileStamp
-	if fi, err := os.Stat(c.certPath); err == nil {
-		s.certMod, s.certSize = fi.ModTime(), fi.Size()
-	}
-	if fi, err := os.Stat(c.keyPath); err == nil {
-		s.keyMod, s.keySize = fi.ModTime(), fi.Size()
-	}
+	s.cert, _ = os.Stat(c.certPath)
+	s.key, _ = os.Stat(c.keyPath)
 	return s
 }
 
@@ -142,7 +146,7 @@ func (c *certFiles) reload(force bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.currentStamp()
-	if !force && s == c.stamp {
+	if !force && s.same(c.stamp) {
 		return
 	}
 	c.stamp = s

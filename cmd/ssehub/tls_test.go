@@ -11,11 +11,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,14 +292,47 @@ func TestTLSReloadsCertificateWithoutRestart(t *testing.T) {
 	})
 
 	t.Run("file change", func(t *testing.T) {
-		cfg, first, certPath, keyPath := tlsHub(t, "memory:")
+		// The files are laid out as Kubernetes mounts a secret: links
+		// to a folder that one link swap replaces.
+		dir := t.TempDir()
+		first, second := newTestCert(t, "first"), newTestCert(t, "second")
+		for i, c := range []testCert{first, second} {
+			v := filepath.Join(dir, fmt.Sprint("v", i+1))
+			if err := os.Mkdir(v, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			c.write(t, filepath.Join(v, "cert.pem"), filepath.Join(v, "key.pem"))
+		}
+		link := func(target, name string) {
+			t.Helper()
+			if err := os.Symlink(target, name+".tmp"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(name+".tmp", name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		link("v1", filepath.Join(dir, "..data"))
+		certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		link("..data/cert.pem", certPath)
+		link("..data/key.pem", keyPath)
+		cfg := testConfig(t, "memory:")
+		cfg.TLSCert, cfg.TLSKey = certPath, keyPath
+
 		logs := &syncBuffer{}
 		logger := slog.New(slog.NewTextHandler(logs, nil))
 		m, _ := runMain(t, cfg, logger, func(m *Main) { m.tr.certPoll = 10 * time.Millisecond })
 		addr := m.Addr().String()
-		second := newTestCert(t, "second")
-		second.write(t, certPath, keyPath)
+		base := "https://" + addr
+		c := tlsClient("", first, second)
+		stream := rawLines(t, getStream(t, c, base+"/events?topic=t", nil))
+		nextLine(t, stream, ":")
+
+		link("v2", filepath.Join(dir, "..data"))
 		waitServed(t, addr, second, first, second)
+		// A stream opened with the old certificate is not cut.
+		id := publishWith(t, tlsClient("", second), base, `{"topic":"t","data":"after the reload"}`)
+		nextLine(t, stream, "id: "+id)
 
 		// A broken certificate file is refused, loudly, and the
 		// working pair kept.
@@ -310,6 +346,52 @@ func TestTLSReloadsCertificateWithoutRestart(t *testing.T) {
 			t.Error("after a broken renewal the working certificate is no longer served")
 		}
 	})
+}
+
+// TestTLSRefusesOldVersions: TLS 1.0 and 1.1 are refused.
+func TestTLSRefusesOldVersions(t *testing.T) {
+	cfg, cert, _, _ := tlsHub(t, "memory:")
+	m, _ := runMain(t, cfg, nil, nil)
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		conn, err := tls.Dial("tcp", m.Addr().String(), &tls.Config{RootCAs: certPool(cert), ServerName: "localhost", MinVersion: v, MaxVersion: v})
+		if err == nil {
+			conn.Close()
+			t.Errorf("a TLS %s handshake succeeded", tls.VersionName(v))
+		}
+	}
+}
+
+// TestSelfTrustAcceptsOnlyServedCertificates: the demos' client trusts the
+// certificates its own hub served, and no other server's.
+func TestSelfTrustAcceptsOnlyServedCertificates(t *testing.T) {
+	var trust selfTrust
+	mine, other := newTestCert(t, "mine"), newTestCert(t, "other")
+	serve := func(c testCert, wrap bool) string {
+		pair, err := tls.X509KeyPair(c.certPEM, c.keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &pair, nil }
+		if wrap {
+			get = trust.wrap(get)
+		}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		srv.TLS = &tls.Config{GetCertificate: get}
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	c := trust.client("localhost")
+	if resp, err := c.Get(serve(mine, true)); err != nil {
+		t.Errorf("own server refused: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := c.Get(serve(other, false)); err == nil {
+		resp.Body.Close()
+		t.Error("a server whose certificate the hub never served was trusted")
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test at once.
