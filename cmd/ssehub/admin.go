@@ -67,6 +67,9 @@ func (m *Main) openTransport() (err error) {
 	if tr.tlsConfig != nil {
 		tr.tlsConfig.MinVersion = tls.VersionTLS12
 	}
+	if c.Pprof != "" {
+		m.Logger.Warn("--pprof is deprecated: it is now --admin-listen, which also serves /metrics and /api/stats there and no longer on --listen", "addr", c.Pprof)
+	}
 	if c.AdminListen != "" {
 		if tr.adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
 			return fmt.Errorf("--admin-listen: %w", err)

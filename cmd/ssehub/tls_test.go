@@ -518,3 +518,25 @@ func TestTransportFlagsRefuseContradictions(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSFlagsFromTheEnvironment: SSEHUB_TLS_CERT and SSEHUB_TLS_KEY are
+// the twins of --tls-cert and --tls-key.
+func TestTLSFlagsFromTheEnvironment(t *testing.T) {
+	_, _, certPath, keyPath := tlsHub(t, "memory:")
+	for _, tc := range []struct {
+		cert string
+		code int
+	}{{certPath, 0}, {certPath + ".missing", 1}} {
+		env := map[string]string{"SSEHUB_TLS_CERT": tc.cert, "SSEHUB_TLS_KEY": keyPath, "SSEHUB_STORE": "memory:",
+			"SSEHUB_JWT_KEY": testKey, "SSEHUB_LISTEN": "127.0.0.1:0", "SSEHUB_DEMO": "false"}
+		var stderr bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // start, then stop at once
+		if code := run(ctx, nil, nil, io.Discard, &stderr, func(k string) string { return env[k] }); code != tc.code {
+			t.Errorf("SSEHUB_TLS_CERT=%s: exit %d, want %d (%s)", tc.cert, code, tc.code, stderr.String())
+		}
+		if tc.code != 0 && !strings.Contains(stderr.String(), ".missing") {
+			t.Errorf("the error does not name the file: %s", stderr.String())
+		}
+	}
+}
