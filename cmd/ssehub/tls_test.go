@@ -35,7 +35,7 @@ type testCert struct {
 	certPEM, keyPEM []byte
 }
 
-func newTestCert(t *testing.T, cn string, names ...string) testCert {
+func newTestCert(t testing.TB, cn string, names ...string) testCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -69,7 +69,7 @@ func newTestCert(t *testing.T, cn string, names ...string) testCert {
 
 // write puts the pair at certPath and keyPath, each by a rename, as a
 // careful renewal tool does.
-func (c testCert) write(t *testing.T, certPath, keyPath string) {
+func (c testCert) write(t testing.TB, certPath, keyPath string) {
 	t.Helper()
 	for path, data := range map[string][]byte{keyPath: c.keyPEM, certPath: c.certPEM} {
 		tmp := path + ".new"
@@ -413,7 +413,7 @@ func (s *syncBuffer) String() string {
 }
 
 // waitUntil checks cond on a ticker until it holds, failing after within.
-func waitUntil(t *testing.T, within time.Duration, cond func() bool, what string) {
+func waitUntil(t testing.TB, within time.Duration, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.After(within)
 	tick := time.NewTicker(10 * time.Millisecond)
