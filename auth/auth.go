@@ -8,13 +8,21 @@
 //	{"mercure": {"publish": ["chat/{room}", "https://example.com/books/{id}"], "subscribe": ["*"]}}
 //
 // Each entry is a topic selector (exact topic, URI template, or "*").
+//
+// A Verifier accepts only the algorithms of its allow-list, and checks each
+// token only with keys of the kind its algorithm needs: HMAC secrets for
+// HS*, RSA keys for RS*/PS*, ECDSA keys of the matching curve for ES*,
+// Ed25519 keys for EdDSA. Keys are given directly or fetched from a JWKS
+// URL.
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -35,64 +43,167 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Verifier checks tokens signed with one HMAC key. Only HS256, HS384 and
-// HS512 are accepted: an explicit allow-list, so a token cannot choose
-// "none" or an asymmetric algorithm to confuse the check.
-type Verifier struct {
-	key    []byte
-	parser *jwt.Parser
+// Options configure a Verifier. Keys, JWKSURL or both must be given.
+type Options struct {
+	// Algorithms is the allow-list of signing algorithms (default: every
+	// one in Algorithms). A token signed otherwise is refused before any
+	// key is looked at.
+	Algorithms []string
+	// Keys are static keys: HMAC secrets or public keys.
+	Keys []Key
+	// JWKSURL, when set, is a JSON Web Key Set fetched when the Verifier is
+	// made, again every JWKSRefresh, and when a token names a kid the set
+	// does not hold (at most once per JWKSMinRefresh).
+	JWKSURL string
+	// JWKSRefresh is how old the fetched set may grow before a verify
+	// fetches it again (default 15m).
+	JWKSRefresh time.Duration
+	// JWKSMinRefresh bounds how often a token with an unknown kid may cause
+	// a fetch, so made-up kids cannot make the hub hammer the key server
+	// (default 1m).
+	JWKSMinRefresh time.Duration
+	// HTTPClient fetches the JWKS (default: a client with a 10s timeout).
+	HTTPClient *http.Client
+	// Audience, when set, must be one of a token's "aud" values.
+	Audience string
+	// Issuer, when set, must be a token's "iss".
+	Issuer string
+	// Leeway is the clock skew allowed for exp, nbf and iat (default 30s;
+	// negative: none).
+	Leeway time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives failed JWKS fetches (default: discarded).
+	Logger *slog.Logger
 }
 
-// NewVerifier returns a verifier for tokens signed with key.
-func NewVerifier(key []byte) *Verifier {
-	return &Verifier{
-		key: key,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"}),
-			jwt.WithLeeway(30*time.Second),
-		),
+func (o *Options) setDefaults() {
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = Algorithms
+	}
+	if o.JWKSRefresh <= 0 {
+		o.JWKSRefresh = 15 * time.Minute
+	}
+	if o.JWKSMinRefresh <= 0 {
+		o.JWKSMinRefresh = time.Minute
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.Leeway == 0 {
+		o.Leeway = 30 * time.Second
+	} else if o.Leeway < 0 {
+		o.Leeway = 0
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
-// Verify parses and checks a token: signature, algorithm, expiry and
-// not-before times.
-func (v *Verifier) Verify(token string) (*Claims, error) {
+// Verifier checks tokens. It is safe for concurrent use.
+type Verifier struct {
+	opts   Options
+	keys   []Key // static keys
+	jwks   *jwks // nil without a JWKS URL
+	parser *jwt.Parser
+}
+
+// New returns a verifier. With a JWKSURL it fetches the set once before
+// returning, so a wrong URL or an unreachable key server is reported now.
+func New(ctx context.Context, opts Options) (*Verifier, error) {
+	opts.setDefaults()
+	for _, alg := range opts.Algorithms {
+		if !slices.Contains(Algorithms, alg) {
+			return nil, fmt.Errorf("unsupported algorithm %q (supported: %v)", alg, Algorithms)
+		}
+	}
+	if len(opts.Keys) == 0 && opts.JWKSURL == "" {
+		return nil, errors.New("no key: give keys or a JWKS URL")
+	}
+	for _, k := range opts.Keys {
+		if err := k.check(); err != nil {
+			return nil, err
+		}
+	}
+	parserOpts := []jwt.ParserOption{
+		jwt.WithValidMethods(opts.Algorithms),
+		jwt.WithLeeway(opts.Leeway),
+		jwt.WithTimeFunc(opts.Now),
+	}
+	if opts.Audience != "" {
+		parserOpts = append(parserOpts, jwt.WithAudience(opts.Audience))
+	}
+	if opts.Issuer != "" {
+		parserOpts = append(parserOpts, jwt.WithIssuer(opts.Issuer))
+	}
+	v := &Verifier{opts: opts, keys: slices.Clone(opts.Keys), parser: jwt.NewParser(parserOpts...)}
+	if opts.JWKSURL != "" {
+		v.jwks = newJWKS(opts)
+		if err := v.jwks.fetch(ctx, true); err != nil {
+			return nil, fmt.Errorf("fetching the JWKS: %w", err)
+		}
+	}
+	return v, nil
+}
+
+// NewVerifier returns a verifier of tokens signed with one HMAC secret
+// (HS256, HS384 or HS512), the hub's default. It panics on an empty key.
+func NewVerifier(secret []byte) *Verifier {
+	v, err := New(context.Background(), Options{
+		Algorithms: []string{"HS256", "HS384", "HS512"},
+		Keys:       []Key{{Key: secret}},
+	})
+	if err != nil {
+		panic("auth.NewVerifier: " + err.Error())
+	}
+	return v
+}
+
+// Verify parses and checks a token: algorithm, signature, expiry and
+// not-before times, and audience and issuer when configured. ctx bounds a
+// JWKS fetch the token may cause.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
 	var c Claims
-	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
+	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		return v.keyFor(ctx, t)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	return &c, nil
 }
 
-// FromRequest returns the token of an HTTP request: the bearer token of the
-// Authorization header, else the mercureAuthorization cookie (what browsers
-// can send with EventSource), else "".
-func FromRequest(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token)
+// keyFor returns the keys that may check t: those fitting its algorithm
+// and naming its kid, if it has one.
+func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	kid, _ := t.Header["kid"].(string)
+	found := matching(v.keys, alg, kid)
+	if v.jwks != nil {
+		found = append(found, v.jwks.keys(ctx, alg, kid)...)
+	}
+	if len(found) == 0 {
+		if kid != "" {
+			return nil, fmt.Errorf("no %s key with kid %q", alg, kid)
 		}
-		return ""
+		return nil, fmt.Errorf("no key for %s", alg)
 	}
-	if c, err := r.Cookie("mercureAuthorization"); err == nil {
-		return c.Value
-	}
-	return ""
+	return jwt.VerificationKeySet{Keys: found}, nil
 }
 
-// Sign makes an HS256 token granting the given selectors, expiring after ttl
-// (0: never).
-func Sign(key []byte, publish, subscribe []string, ttl time.Duration) (string, error) {
-	var c Claims
-	c.Mercure.Publish = publish
-	c.Mercure.Subscribe = subscribe
-	if ttl > 0 {
-		c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(ttl))
+// matching returns the keys of keys that fit alg and kid.
+func matching(keys []Key, alg, kid string) []jwt.VerificationKey {
+	var out []jwt.VerificationKey
+	for _, k := range keys {
+		if (k.ID == "" || kid == "" || k.ID == kid) && k.fits(alg) {
+			out = append(out, k.Key)
+		}
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+	return out
 }

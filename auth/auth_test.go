@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"testing"
@@ -16,7 +17,7 @@ func TestVerifyAcceptsSignedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewVerifier(key).Verify(tok)
+	c, err := NewVerifier(key).Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +39,11 @@ func TestVerifyRejects(t *testing.T) {
 		{"alg none", none},
 		{"not a token", "abc.def.ghi"},
 	} {
-		if _, err := NewVerifier(key).Verify(tc.token); !errors.Is(err, ErrInvalidToken) {
+		if _, err := NewVerifier(key).Verify(context.Background(), tc.token); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("%s: err = %v, want ErrInvalidToken", tc.name, err)
 		}
 	}
-	if _, err := NewVerifier(key).Verify(""); !errors.Is(err, ErrNoToken) {
+	if _, err := NewVerifier(key).Verify(context.Background(), ""); !errors.Is(err, ErrNoToken) {
 		t.Errorf("empty token: err = %v, want ErrNoToken", err)
 	}
 }
@@ -62,7 +63,7 @@ func TestFromRequest(t *testing.T) {
 		if tc.cookie != "" {
 			r.Header.Set("Cookie", "mercureAuthorization="+tc.cookie)
 		}
-		if got := FromRequest(r); got != tc.want {
+		if got, _ := FromRequest(r); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}

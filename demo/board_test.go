@@ -1,6 +1,7 @@
 package demo_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -192,7 +193,7 @@ func TestHTTPPublishersUseTheirOwnScopedTokens(t *testing.T) {
 		{demo.BoardScope, "board/tasks", "chat/lobby"},
 		{demo.ChatScope, "chat/lobby", "board/tasks"},
 	} {
-		c, err := v.Verify(tokens[i])
+		c, err := v.Verify(context.Background(), tokens[i])
 		if err != nil || len(c.Mercure.Publish) != 1 || c.Mercure.Publish[0] != tc.scope {
 			t.Fatalf("token %d: %+v %v, want publish [%s]", i, c, err, tc.scope)
 		}

@@ -84,8 +84,9 @@ func start(t *testing.T, opts demo.Options, run bool) *server {
 func (s *server) recordTokens(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/publish" {
+			token, _ := auth.FromRequest(r)
 			s.mu.Lock()
-			s.tokens = append(s.tokens, auth.FromRequest(r))
+			s.tokens = append(s.tokens, token)
 			s.mu.Unlock()
 		}
 		next.ServeHTTP(w, r)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,9 +28,8 @@ type publishRequest struct {
 // servePublish appends one event (a JSON object) or a batch (a JSON array)
 // and answers {"id": …} or {"ids": […]} once the log holds them.
 func (a *API) servePublish(w http.ResponseWriter, r *http.Request) {
-	claims, err := a.verify(auth.FromRequest(r))
-	if err != nil {
-		writeAuthError(w, err)
+	claims := a.publisherClaims(w, r)
+	if claims == nil {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
@@ -134,25 +134,68 @@ func (p *publishRequest) event() (hub.Event, error) {
 	return ev, nil
 }
 
-// verify checks a token; without a configured key every token fails.
-func (a *API) verify(token string) (*auth.Claims, error) {
-	if a.opts.Verifier == nil {
-		if token == "" {
-			return nil, auth.ErrNoToken
-		}
+// verify checks a token with v; without a verifier every token fails.
+func verify(ctx context.Context, v *auth.Verifier, token string) (*auth.Claims, error) {
+	if token == "" {
+		return nil, auth.ErrNoToken
+	}
+	if v == nil {
 		return nil, fmt.Errorf("%w: this hub has no key configured", auth.ErrInvalidToken)
 	}
-	return a.opts.Verifier.Verify(token)
+	return v.Verify(ctx, token)
 }
 
-// subscriberRights returns the private topics a reader's token allows: none
-// without a token. An invalid token is answered with 401 and ok false.
+func (a *API) publishers() *auth.Verifier {
+	if a.opts.Publishers != nil {
+		return a.opts.Publishers
+	}
+	return a.opts.Verifier
+}
+
+func (a *API) subscribers() *auth.Verifier {
+	if a.opts.Subscribers != nil {
+		return a.opts.Subscribers
+	}
+	return a.opts.Verifier
+}
+
+// publisherClaims returns the claims of a publish request's token, or
+// answers the request (401, 403) and returns nil. The token comes from the
+// Authorization header or the mercureAuthorization cookie; a cookie counts
+// only on a request from an origin in PublishOrigins, since any page can
+// make a browser send it (CSRF). A token in the URL is refused: URLs end
+// up in logs, and publishing needs no EventSource.
+func (a *API) publisherClaims(w http.ResponseWriter, r *http.Request) *auth.Claims {
+	token, from := auth.FromRequest(r)
+	switch from {
+	case auth.FromQuery:
+		writeAuthError(w, fmt.Errorf("%w: a publisher token goes in the Authorization header, not in the URL", auth.ErrInvalidToken))
+		return nil
+	case auth.FromCookie:
+		if !a.cookieOriginAllowed(r) {
+			writeError(w, http.StatusForbidden, "a publish authorised by the "+auth.CookieName+
+				" cookie must come from an origin listed in the hub's publish origins; send the token in the Authorization header otherwise", "cross-origin-cookie")
+			return nil
+		}
+	}
+	claims, err := verify(r.Context(), a.publishers(), token)
+	if err != nil {
+		writeAuthError(w, err)
+		return nil
+	}
+	return claims
+}
+
+// subscriberRights returns the private topics a reader's token allows:
+// none without a token. A request without a token is answered 401 when
+// anonymous readers are refused, and so is one with an invalid token;
+// then ok is false.
 func (a *API) subscriberRights(w http.ResponseWriter, r *http.Request) (allowed []string, ok bool) {
-	token := auth.FromRequest(r)
-	if token == "" {
+	token, _ := auth.FromRequest(r)
+	if token == "" && !a.opts.RefuseAnonymous {
 		return nil, true
 	}
-	claims, err := a.verify(token)
+	claims, err := verify(r.Context(), a.subscribers(), token)
 	if err != nil {
 		writeAuthError(w, err)
 		return nil, false

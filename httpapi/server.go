@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/auth"
@@ -18,13 +17,27 @@ import (
 
 // Options configure the HTTP front door. Zero values select the defaults.
 type Options struct {
-	// Verifier checks publisher and subscriber tokens. Without one nobody
-	// may publish over HTTP.
+	// Publishers checks the tokens of publishers (POST /publish) and
+	// Subscribers those of subscribers (GET /events, GET /history), so
+	// each side can have its own keys. Either, when nil, is Verifier.
+	// Without a verifier nobody may publish over HTTP, and every
+	// subscriber token is refused.
+	Publishers  *auth.Verifier
+	Subscribers *auth.Verifier
+	// Verifier checks both sides' tokens where Publishers or Subscribers
+	// is nil: one key for everything.
 	Verifier *auth.Verifier
-	// CORSOrigins lists the origins allowed to call the API from a browser
-	// ("*" allows any). Credentials (cookies, withCredentials) are allowed
-	// for listed origins.
-	CORSOrigins []string
+	// RefuseAnonymous answers subscribers without a valid token with 401.
+	// By default anyone may read public topics.
+	RefuseAnonymous bool
+	// CORSOrigins lists the origins whose pages may subscribe and read
+	// history (GET); PublishOrigins those whose pages may publish (POST).
+	// A listed origin may send credentials (cookies, withCredentials);
+	// "*" allows any origin without credentials. A publish authorised by
+	// the mercureAuthorization cookie is accepted only from an origin
+	// listed exactly in PublishOrigins (CSRF).
+	CORSOrigins    []string
+	PublishOrigins []string
 	// Retry, when positive, is sent to every subscriber when its stream
 	// opens as its reconnection delay.
 	Retry time.Duration
@@ -116,22 +129,11 @@ func New(h *hub.Hub, opts Options) *API {
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	preflight := a.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	routes := map[string]http.HandlerFunc{
-		"GET /events":   a.serveEvents,
-		"POST /publish": a.servePublish,
-		"GET /history":  a.serveHistory,
-	}
+	a.route(mux, "/events", map[string]http.HandlerFunc{http.MethodGet: a.serveEvents})
+	a.route(mux, "/publish", map[string]http.HandlerFunc{http.MethodPost: a.servePublish})
+	a.route(mux, "/history", map[string]http.HandlerFunc{http.MethodGet: a.serveHistory})
 	if !a.opts.NoStats {
-		routes["GET /api/stats"] = a.serveStats
-	}
-	for pattern, h := range routes {
-		mux.Handle(pattern, a.cors(h))
-		// Preflight only where the API is, so other paths keep their 404.
-		_, path, _ := strings.Cut(pattern, " ")
-		mux.Handle("OPTIONS "+path, preflight)
+		a.route(mux, "/api/stats", map[string]http.HandlerFunc{http.MethodGet: a.serveStats})
 	}
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.HandleFunc("GET /readyz", a.serveReady)
