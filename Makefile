@@ -22,3 +22,4 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseSelector$$' -fuzztime $(FUZZTIME) ./hub/
 	go test -run '^$$' -fuzz '^FuzzEventUnmarshalBinary$$' -fuzztime $(FUZZTIME) ./hub/
 	go test -run '^$$' -fuzz '^FuzzPublishDecode$$' -fuzztime $(FUZZTIME) ./httpapi/
+	go test -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) ./auth/

@@ -44,8 +44,11 @@ func newJWKS(opts Options) *jwks { return &jwks{opts: opts} }
 func (j *jwks) keys(ctx context.Context, alg, kid string) []jwt.VerificationKey {
 	j.mu.Lock()
 	now := j.opts.Now()
-	stale := now.Sub(j.fetched) >= j.opts.JWKSRefresh && now.Sub(j.attempted) >= j.opts.JWKSMinRefresh
-	unknown := kid != "" && !hasKID(j.set, kid) && now.Sub(j.attempted) >= j.opts.JWKSMinRefresh
+	mayFetch := now.Sub(j.attempted) >= j.opts.JWKSMinRefresh
+	stale := now.Sub(j.fetched) >= j.opts.JWKSRefresh && mayFetch
+	// An unknown kid waits for a fetch under way (another verify may have
+	// started it for the same new key) or starts one if the rate allows.
+	unknown := kid != "" && !hasKID(j.set, kid) && (mayFetch || j.fetching != nil)
 	set := j.set
 	j.mu.Unlock()
 	if stale || unknown {
