@@ -127,6 +127,9 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 		if err := k.check(); err != nil {
 			return nil, err
 		}
+		if !slices.ContainsFunc(opts.Algorithms, k.fits) {
+			return nil, fmt.Errorf("a %s verifies none of the allowed algorithms %v", k.kind(), opts.Algorithms)
+		}
 	}
 	parserOpts := []jwt.ParserOption{
 		jwt.WithValidMethods(opts.Algorithms),

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -113,13 +114,16 @@ func TestVerifyEveryAlgorithm(t *testing.T) {
 			if err != nil || c.Mercure.Publish[0] != "t" {
 				t.Fatalf("Verify = %+v, %v", c, err)
 			}
-			other := "HS256"
-			if alg == other {
-				other = "HS512"
+			// Every other algorithm allowed, and the same key where it
+			// serves one of them: the token is still refused.
+			others := slices.DeleteFunc(slices.Clone(Algorithms), func(a string) bool { return a == alg })
+			k := Key{Key: public(alg)}
+			if !slices.ContainsFunc(others, k.fits) {
+				k = Key{Key: key} // Ed25519 serves EdDSA alone
 			}
-			v = newVerifier(t, Options{Algorithms: []string{other}, Keys: []Key{{Key: public(alg)}, {Key: key}}})
+			v = newVerifier(t, Options{Algorithms: others, Keys: []Key{k}})
 			if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrInvalidToken) {
-				t.Fatalf("%s token with only %s allowed: err = %v, want ErrInvalidToken", alg, other, err)
+				t.Fatalf("%s token with %s not allowed: err = %v, want ErrInvalidToken", alg, alg, err)
 			}
 		})
 	}
@@ -228,6 +232,7 @@ func TestNewRefuses(t *testing.T) {
 		{"short RSA key", Options{Keys: []Key{{Key: &small.PublicKey}}}},
 		{"key for the wrong algorithm", Options{Keys: []Key{{Algorithm: "ES256", Key: key}}}},
 		{"a private key", Options{Keys: []Key{{Key: rsaKey()}}}},
+		{"a key no allowed algorithm fits", Options{Algorithms: []string{"RS256"}, Keys: []Key{{Key: key}}}},
 	} {
 		if _, err := New(context.Background(), tc.opts); err == nil {
 			t.Errorf("%s: New succeeded", tc.name)

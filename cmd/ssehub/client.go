@@ -1,24 +1,35 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/publisher"
 )
 
-// tokenCmd prints a token signed with the hub's key.
+// tokenCmd prints a token signed with the hub's key, or with a given
+// private key for hubs that check tokens with its public half.
 func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("token", stderr)
-	key := fs.String("jwt-key", "", "the hub's token key (default: the one kept in --data)")
+	key := fs.String("jwt-key", "", "HMAC secret to sign with (default: the one kept in --data)")
+	keyFile := fs.String("key-file", "", "file holding the signing key: a PEM private key (RSA, ECDSA, Ed25519) or an HMAC secret")
 	data := fs.String("data", "./ssehub-data", "the hub's data folder, where a generated key is kept")
+	alg := fs.String("alg", "", "signing algorithm (default HS256 for a secret, RS256, ES256/384/512 or EdDSA to fit a private key)")
+	kid := fs.String("kid", "", "key id (kid) to put in the token's header")
+	audience := fs.String("audience", "", "audience (aud) of the token, for a hub started with --jwt-audience")
+	issuer := fs.String("issuer", "", "issuer (iss) of the token, for a hub started with --jwt-issuer")
 	var publish, subscribe listFlag
 	fs.Var(&publish, "publish", "selectors the token may publish to (repeat or comma-separate; default * unless --subscribe is given)")
 	fs.Var(&subscribe, "subscribe", "selectors of private topics the token may receive")
@@ -26,22 +37,67 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if *key == "" {
-		b, err := os.ReadFile(filepath.Join(*data, "jwt.key"))
-		if err != nil {
-			return fmt.Errorf("no --jwt-key given and none kept in %s: %w", *data, err)
-		}
-		*key = strings.TrimSpace(string(b))
+	signKey, err := tokenKey(*key, *keyFile, *data)
+	if err != nil {
+		return err
+	}
+	if *alg == "" {
+		*alg = defaultAlg(signKey)
 	}
 	if len(publish) == 0 && len(subscribe) == 0 {
 		publish = listFlag{"*"}
 	}
-	token, err := auth.Sign([]byte(*key), publish, subscribe, *ttl)
+	var c auth.Claims
+	c.Mercure.Publish, c.Mercure.Subscribe = publish, subscribe
+	if *audience != "" {
+		c.Audience = jwt.ClaimStrings{*audience}
+	}
+	c.Issuer = *issuer
+	if *ttl > 0 {
+		c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(*ttl))
+	}
+	token, err := auth.SignClaims(*alg, signKey, *kid, &c)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, token)
 	return nil
+}
+
+// tokenKey returns the signing key: --jwt-key, else --key-file (a PEM
+// private key or a secret), else the secret kept in the data folder.
+func tokenKey(secret, file, data string) (any, error) {
+	switch {
+	case secret != "":
+		return []byte(secret), nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN")) {
+			return auth.ParsePrivateKey(b)
+		}
+		return bytes.TrimSpace(b), nil
+	}
+	b, err := os.ReadFile(filepath.Join(data, "jwt.key"))
+	if err != nil {
+		return nil, fmt.Errorf("no --jwt-key or --key-file given and none kept in %s: %w", data, err)
+	}
+	return bytes.TrimSpace(b), nil
+}
+
+// defaultAlg is the usual algorithm for a key.
+func defaultAlg(key any) string {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return "RS256"
+	case *ecdsa.PrivateKey:
+		return map[int]string{256: "ES256", 384: "ES384", 521: "ES512"}[k.Curve.Params().BitSize]
+	case ed25519.PrivateKey:
+		return "EdDSA"
+	}
+	return "HS256"
 }
 
 // publishCmd publishes one event over HTTP and prints its id.

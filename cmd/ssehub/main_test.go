@@ -54,7 +54,7 @@ func testConfig(t *testing.T, store string) Config {
 	}
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Store = store
-	cfg.JWTKey = testKey
+	cfg.Auth.Shared.Key = testKey
 	cfg.Demo = false
 	return cfg
 }
@@ -337,7 +337,7 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 func TestFirstStartPrintsKeyAndToken(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, "file:"+dir)
-	cfg.JWTKey = ""
+	cfg.Auth.Shared.Key = ""
 	var out bytes.Buffer
 	m := &Main{Config: cfg, Out: &out}
 	if err := m.Open(context.Background()); err != nil {

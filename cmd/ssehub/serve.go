@@ -2,23 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/demo"
 	"github.com/ssehub/ssehub/docs"
 	"github.com/ssehub/ssehub/httpapi"
@@ -31,8 +23,7 @@ import (
 type Config struct {
 	Listen          string
 	Store           string
-	JWTKey          string
-	CORSOrigins     listFlag
+	Auth            AuthConfig
 	Heartbeat       time.Duration
 	Retry           time.Duration
 	QueueSize       int
@@ -53,8 +44,7 @@ type Config struct {
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
 	fs.StringVar(&c.Store, "store", "file:./ssehub-data", "where events are kept: file:DIR (durable) or memory:")
-	fs.StringVar(&c.JWTKey, "jwt-key", "", "HMAC key of publisher and subscriber tokens (default: generated on first start and kept in the data folder)")
-	fs.Var(&c.CORSOrigins, "cors-origins", "origins allowed to use the API from a browser, comma-separated (* for any)")
+	c.Auth.register(fs)
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of heartbeat comments on idle streams")
 	fs.DurationVar(&c.Retry, "retry", 0, "reconnection delay sent to clients when their stream opens (0: the client's default)")
 	fs.IntVar(&c.QueueSize, "queue-size", 4096, "events that may wait for one subscriber before it is disconnected as too slow")
@@ -109,7 +99,7 @@ type Main struct {
 	demos    *demo.Demos
 	server   *http.Server
 	listener net.Listener
-	key      []byte
+	auth     verifiers
 	dataDir  string
 	tr       transport
 }
@@ -133,7 +123,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err = m.Config.TransportConfig.check(m.dataDir); err != nil {
 		return err
 	}
-	if m.key, err = m.loadKey(); err != nil {
+	if m.auth, err = m.openVerifiers(ctx); err != nil {
 		return err
 	}
 	m.hub, err = hub.New(m.log, hub.Options{
@@ -176,7 +166,12 @@ func (m *Main) Addr() net.Addr { return m.listener.Addr() }
 
 func (m *Main) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	site, err := web.New(web.Options{Demos: m.Config.Demo, DocsURL: "/docs/"})
+	demos := m.Config.Demo
+	if why := m.demosUnusable(m.auth); demos && why != "" {
+		m.Logger.Warn("not serving the demos", "reason", why)
+		demos = false
+	}
+	site, err := web.New(web.Options{Demos: demos, DocsURL: "/docs/"})
 	if err != nil {
 		return nil, err
 	}
@@ -188,12 +183,12 @@ func (m *Main) handler() (http.Handler, error) {
 	if public {
 		mux.Handle("GET /metrics", metrics.Handler(m.hub))
 	}
-	if m.Config.Demo {
+	if demos {
 		m.demos, err = demo.New(demo.Options{
 			Hub:        m.hub,
 			PublishURL: m.scheme() + "://" + loopbackAddr(m.listener.Addr()),
 			HTTPClient: m.selfClient(),
-			Key:        m.key,
+			Key:        m.auth.publisherSecret,
 			Logger:     m.Logger.With("component", "demo"),
 		})
 		if err != nil {
@@ -202,14 +197,17 @@ func (m *Main) handler() (http.Handler, error) {
 		m.demos.Register(mux)
 	}
 	m.api = httpapi.New(m.hub, httpapi.Options{
-		Verifier:       auth.NewVerifier(m.key),
-		CORSOrigins:    m.Config.CORSOrigins,
-		Retry:          m.Config.Retry,
-		ShutdownRetry:  m.Config.ShutdownRetry,
-		ShutdownJitter: m.Config.ShutdownJitter,
-		WriteTimeout:   m.Config.WriteTimeout,
-		Logger:         m.Logger,
-		NoStats:        !public,
+		Publishers:      m.auth.publishers,
+		Subscribers:     m.auth.subscribers,
+		RefuseAnonymous: !m.Config.Auth.Anonymous,
+		CORSOrigins:     m.Config.Auth.CORSOrigins,
+		PublishOrigins:  m.Config.Auth.PublishOrigins,
+		Retry:           m.Config.Retry,
+		ShutdownRetry:   m.Config.ShutdownRetry,
+		ShutdownJitter:  m.Config.ShutdownJitter,
+		WriteTimeout:    m.Config.WriteTimeout,
+		Logger:          m.Logger,
+		NoStats:         !public,
 
 		GoroutinePerStream: !m.Config.EventLoop,
 	})
@@ -287,63 +285,4 @@ func (m *Main) startDemos() (stop func()) {
 		cancel()
 		<-done
 	}
-}
-
-// loadKey returns the token key: the configured one, else the one kept in
-// the data folder, else a new one, kept there and printed with a ready-to-use
-// publisher token.
-func (m *Main) loadKey() ([]byte, error) {
-	if m.Config.JWTKey != "" {
-		return []byte(m.Config.JWTKey), nil
-	}
-	path := ""
-	if m.dataDir != "" {
-		path = filepath.Join(m.dataDir, "jwt.key")
-		if b, err := os.ReadFile(path); err == nil {
-			m.Logger.Info("using the token key kept in the data folder; make tokens with `ssehub token`", "path", path)
-			return []byte(strings.TrimSpace(string(b))), nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	key := hex.EncodeToString(raw)
-	if path != "" {
-		if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("keeping the generated key: %w", err)
-		}
-	}
-	return []byte(key), m.welcome(key, path)
-}
-
-// welcome prints what a first start needs: the key, a publisher token and a
-// command to try.
-func (m *Main) welcome(key, path string) error {
-	token, err := auth.Sign([]byte(key), []string{"*"}, nil, 0)
-	if err != nil {
-		return err
-	}
-	port := "8080"
-	if _, p, err := net.SplitHostPort(m.Config.Listen); err == nil && p != "" {
-		port = p
-	}
-	kept := "it lives only as long as this process (memory store)"
-	if path != "" {
-		kept = "kept in " + path
-	}
-	fmt.Fprintf(m.Out, `
-ssehub generated a token key (%s):
-  %s
-
-A publisher token for every topic (keep it secret):
-  %s
-
-Try it. In one terminal, subscribe:
-  curl -N '%[4]s://localhost:%[5]s/events?topic=hello'
-In another, publish:
-  curl -H 'Authorization: Bearer %[3]s' -d '{"topic":"hello","data":"Hello, world"}' %[4]s://localhost:%[5]s/publish
-
-`, kept, key, token, m.scheme(), port)
-	return nil
 }
