@@ -46,7 +46,7 @@ type Claims struct {
 // Options configure a Verifier. Keys, JWKSURL or both must be given.
 type Options struct {
 	// Algorithms is the allow-list of signing algorithms (default: every
-	// one in Algorithms). A token signed otherwise is refused before any
+	// one of Algorithms()). A token signed otherwise is refused before any
 	// key is looked at.
 	Algorithms []string
 	// Keys are static keys: HMAC secrets or public keys.
@@ -79,7 +79,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if len(o.Algorithms) == 0 {
-		o.Algorithms = Algorithms
+		o.Algorithms = Algorithms()
 	}
 	if o.JWKSRefresh <= 0 {
 		o.JWKSRefresh = 15 * time.Minute
@@ -114,10 +114,11 @@ type Verifier struct {
 // New returns a verifier. With a JWKSURL it fetches the set once before
 // returning, so a wrong URL or an unreachable key server is reported now.
 func New(ctx context.Context, opts Options) (*Verifier, error) {
+	opts.Algorithms = slices.Clone(opts.Algorithms)
 	opts.setDefaults()
 	for _, alg := range opts.Algorithms {
-		if !slices.Contains(Algorithms, alg) {
-			return nil, fmt.Errorf("unsupported algorithm %q (supported: %v)", alg, Algorithms)
+		if !slices.Contains(supported, alg) {
+			return nil, fmt.Errorf("unsupported algorithm %q (supported: %v)", alg, supported)
 		}
 	}
 	if len(opts.Keys) == 0 && opts.JWKSURL == "" {
@@ -128,7 +129,7 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 			return nil, err
 		}
 		if !slices.ContainsFunc(opts.Algorithms, k.fits) {
-			return nil, fmt.Errorf("a %s verifies none of the allowed algorithms %v", k.kind(), opts.Algorithms)
+			return nil, fmt.Errorf("an %s verifies none of the allowed algorithms %v", k.kind(), opts.Algorithms)
 		}
 	}
 	parserOpts := []jwt.ParserOption{

@@ -103,7 +103,7 @@ func TestVerifyAcceptsSignedTokens(t *testing.T) {
 // with the matching public key, and is refused when its algorithm is not
 // on the allow-list.
 func TestVerifyEveryAlgorithm(t *testing.T) {
-	for _, alg := range Algorithms {
+	for _, alg := range Algorithms() {
 		t.Run(alg, func(t *testing.T) {
 			tok, err := SignClaims(alg, signer(alg), "", claims([]string{"t"}, nil))
 			if err != nil {
@@ -116,7 +116,7 @@ func TestVerifyEveryAlgorithm(t *testing.T) {
 			}
 			// Every other algorithm allowed, and the same key where it
 			// serves one of them: the token is still refused.
-			others := slices.DeleteFunc(slices.Clone(Algorithms), func(a string) bool { return a == alg })
+			others := slices.DeleteFunc(Algorithms(), func(a string) bool { return a == alg })
 			k := Key{Key: public(alg)}
 			if !slices.ContainsFunc(others, k.fits) {
 				k = Key{Key: key} // Ed25519 serves EdDSA alone

@@ -15,9 +15,11 @@ import (
 	"strings"
 )
 
-// Algorithms lists every signing algorithm a Verifier can accept, the
+// Algorithms returns every signing algorithm a Verifier can accept, the
 // default allow-list. "none" is not one of them and cannot be allowed.
-var Algorithms = []string{
+func Algorithms() []string { return slices.Clone(supported) }
+
+var supported = []string{
 	"HS256", "HS384", "HS512",
 	"RS256", "RS384", "RS512",
 	"PS256", "PS384", "PS512",
@@ -63,7 +65,7 @@ func (k Key) fits(alg string) bool {
 	return false
 }
 
-// kind names the key's family for messages.
+// kind names the key's family for messages; each takes "an".
 func (k Key) kind() string {
 	switch k.Key.(type) {
 	case []byte:
@@ -80,7 +82,7 @@ func (k Key) kind() string {
 
 // check refuses keys that cannot be used safely.
 func (k Key) check() error {
-	if k.Algorithm != "" && !slices.Contains(Algorithms, k.Algorithm) {
+	if k.Algorithm != "" && !slices.Contains(supported, k.Algorithm) {
 		return fmt.Errorf("key %q: unsupported algorithm %q", k.ID, k.Algorithm)
 	}
 	switch key := k.Key.(type) {
@@ -104,7 +106,7 @@ func (k Key) check() error {
 		return fmt.Errorf("key %q: unsupported key type %T", k.ID, k.Key)
 	}
 	if k.Algorithm != "" && !k.fits(k.Algorithm) {
-		return fmt.Errorf("key %q: a %s cannot verify %s", k.ID, k.kind(), k.Algorithm)
+		return fmt.Errorf("key %q: an %s cannot verify %s", k.ID, k.kind(), k.Algorithm)
 	}
 	return nil
 }

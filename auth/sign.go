@@ -27,7 +27,7 @@ func Sign(secret []byte, publish, subscribe []string, ttl time.Duration) (string
 // set, goes into the header so a verifier with several keys picks this
 // one.
 func SignClaims(alg string, key any, kid string, c *Claims) (string, error) {
-	if !slices.Contains(Algorithms, alg) {
+	if !slices.Contains(supported, alg) {
 		return "", fmt.Errorf("unsupported algorithm %q", alg)
 	}
 	method := jwt.GetSigningMethod(alg)
@@ -41,7 +41,7 @@ func SignClaims(alg string, key any, kid string, c *Claims) (string, error) {
 		return "", fmt.Errorf("cannot sign with a %T", key)
 	}
 	if k := (Key{Key: pub}); !k.fits(alg) {
-		return "", fmt.Errorf("a %s cannot sign %s", k.kind(), alg)
+		return "", fmt.Errorf("an %s cannot sign %s", k.kind(), alg)
 	}
 	t := jwt.NewWithClaims(method, c)
 	if kid != "" {

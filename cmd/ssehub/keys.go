@@ -68,7 +68,7 @@ func (c *AuthConfig) register(fs *flag.FlagSet) {
 		fs.StringVar(&side.src.KeyFile, p+"jwt-key-file", "", "file holding the key of "+side.whom+" tokens (PEM public key or certificate, else an HMAC secret)")
 		fs.StringVar(&side.src.JWKSURL, p+"jwks-url", "", "URL of the JSON Web Key Set that signs "+side.whom+" tokens")
 	}
-	fs.Var(&c.Algorithms, "jwt-algorithms", "signing algorithms accepted, comma-separated (default: all of "+strings.Join(auth.Algorithms, ",")+", each only with a key of its kind)")
+	fs.Var(&c.Algorithms, "jwt-algorithms", "signing algorithms accepted, comma-separated (default: all of "+strings.Join(auth.Algorithms(), ",")+", each only with a key of its kind)")
 	fs.StringVar(&c.Audience, "jwt-audience", "", "when set, tokens must name this audience (aud)")
 	fs.StringVar(&c.Issuer, "jwt-issuer", "", "when set, tokens must have this issuer (iss)")
 	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", 15*time.Minute, "how often a JWKS is fetched again (also on an unknown kid, at most once a minute)")
