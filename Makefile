@@ -23,3 +23,4 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzEventUnmarshalBinary$$' -fuzztime $(FUZZTIME) ./hub/
 	go test -run '^$$' -fuzz '^FuzzPublishDecode$$' -fuzztime $(FUZZTIME) ./httpapi/
 	go test -run '^$$' -fuzz '^FuzzParseJWKS$$' -fuzztime $(FUZZTIME) ./auth/
+	go test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./auth/

@@ -326,3 +326,27 @@ func TestFromRequest(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKey: no input makes the key reader panic, a key it returns
+// passes the checks a Verifier makes, and PEM input never comes back as
+// an HMAC secret.
+func FuzzParseKey(f *testing.F) {
+	der := must(x509.MarshalPKIXPublicKey(ecKeys()["ES256"].Public()))
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}))
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	f.Add([]byte("secret"))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseKey(b)
+		if err != nil {
+			return
+		}
+		if err := k.check(); err != nil {
+			t.Fatalf("returned a key that fails its check: %v", err)
+		}
+		if _, secret := k.Key.([]byte); secret && strings.HasPrefix(strings.TrimSpace(string(b)), "-----BEGIN") {
+			t.Fatalf("PEM input became an HMAC secret")
+		}
+	})
+}
