@@ -13,20 +13,31 @@ import (
 	"github.com/ssehub/ssehub/store/pebble"
 )
 
-// crashDirEnv makes the test binary, run again as a child, append to the log
-// in that directory until it is killed (see TestCrashChild).
-const crashDirEnv = "SSEHUB_PEBBLE_CRASH_DIR"
+// crashDirEnv and crashSyncEnv make the test binary, run again as a child,
+// append to the log in that directory under that sync policy until it is
+// killed (see TestCrashChild).
+const (
+	crashDirEnv  = "SSEHUB_PEBBLE_CRASH_DIR"
+	crashSyncEnv = "SSEHUB_PEBBLE_CRASH_SYNC"
+)
 
-// TestCrashLosesNothingAcknowledged kills a process appending under
-// SyncAlways with SIGKILL, then reopens its log: every event whose Append
-// had returned is there, the epoch is the same, and Seq continues.
+// TestCrashLosesNothingAcknowledged kills a process appending under each
+// sync policy with SIGKILL, then reopens its log: every event whose Append
+// had returned is there, the epoch is the same (the machine did not reboot,
+// so nothing can have been lost), and Seq continues.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
+	for _, p := range []pebble.SyncPolicy{pebble.SyncAlways, pebble.SyncBatch, pebble.SyncNone} {
+		t.Run(p.String(), func(t *testing.T) { crashAndReopen(t, p) })
+	}
+}
+
+func crashAndReopen(t *testing.T, policy pebble.SyncPolicy) {
 	dir := filepath.Join(t.TempDir(), "events")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSyncEnv+"="+policy.String())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +65,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 
-	l, err := pebble.Open(dir, pebble.Options{})
+	l, err := pebble.Open(dir, pebble.Options{Sync: policy})
 	if err != nil {
 		t.Fatalf("reopening after the crash: %v", err)
 	}
@@ -85,7 +96,11 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestCrashLosesNothingAcknowledged")
 	}
-	l, err := pebble.Open(dir, pebble.Options{Sync: pebble.SyncAlways})
+	policy, err := pebble.ParseSyncPolicy(os.Getenv(crashSyncEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := pebble.Open(dir, pebble.Options{Sync: policy})
 	if err != nil {
 		t.Fatal(err)
 	}

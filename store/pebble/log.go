@@ -8,8 +8,9 @@
 //
 //	'e' Seq (8 bytes, big endian) → the event, hub's binary encoding, Seq 0
 //	'i' id                        → Seq (8 bytes), for publisher-given ids
-//	'm' "epoch"                   → the epoch, written once
+//	'm' "epoch"                   → the epoch (see recordRun for when it changes)
 //	'm' "state"                   → first, last, bytes (8 bytes each)
+//	'm' "run"                     → the open run's policy, boot id, clean close
 //
 // The state is written in the same batch as the events or deletions that
 // change it, so a reopened log always agrees with what it holds.
@@ -41,6 +42,7 @@ const (
 var (
 	keyEpoch = []byte{kindMeta, 'e', 'p', 'o', 'c', 'h'}
 	keyState = []byte{kindMeta, 's', 't', 'a', 't', 'e'}
+	keyRun   = []byte{kindMeta, 'r', 'u', 'n'}
 )
 
 func eventKey(seq uint64) []byte {
@@ -75,13 +77,15 @@ func decodeState(b []byte) (state, error) {
 // Log is a [hub.Log] in a directory. Create it with Open.
 type Log struct {
 	db    *pebble.DB
+	wal   *walFS
 	opts  Options
 	epoch string
 	dir   string
 
-	reqs chan *request // to the writer; unbuffered, so a send is a hand-over
-	quit chan struct{} // closed by Close to stop the writer
-	done chan struct{} // closed when the writer has stopped
+	reqs     chan *request // to the writer; unbuffered, so a send is a hand-over
+	quit     chan struct{} // closed by Close to stop the writer and syncLoop
+	done     chan struct{} // closed when the writer has stopped
+	syncDone chan struct{} // closed when syncLoop has stopped (or never ran)
 
 	mu     sync.RWMutex
 	st     state      // what readers may see: acknowledged events only
@@ -99,26 +103,30 @@ type Log struct {
 var _ hub.Log = (*Log)(nil)
 
 // Open opens the log in directory dir, creating both if needed. A new log
-// gets a fresh epoch; an existing one keeps its epoch and continues its Seq
-// after the last event it holds durably.
+// gets a fresh epoch; an existing one continues its Seq after the last event
+// it holds, and keeps its epoch unless acknowledged events may have been lost
+// since it was last open (see recordRun).
 func Open(dir string, opts Options) (*Log, error) {
 	opts.setDefaults()
 	// A block cache big enough for the recent tail, which is what resuming
 	// subscribers replay; the engine's default (8 MiB) holds ~30,000 events.
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref() // the engine holds its own reference while open
-	db, err := pebble.Open(dir, &pebble.Options{Cache: cache, Logger: engineLogger{opts.Logger}})
+	wal := newWALFS(opts.fs, opts.Sync)
+	db, err := pebble.Open(dir, &pebble.Options{Cache: cache, FS: wal, Logger: engineLogger{opts.Logger}})
 	if err != nil {
 		return nil, fmt.Errorf("pebble: opening %s: %w", dir, err)
 	}
 	l := &Log{
-		db:   db,
-		opts: opts,
-		dir:  dir,
-		reqs: make(chan *request),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
-		tail: tail.New(0),
+		db:       db,
+		wal:      wal,
+		opts:     opts,
+		dir:      dir,
+		reqs:     make(chan *request),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+		syncDone: make(chan struct{}),
+		tail:     tail.New(0),
 	}
 	if err := l.load(); err != nil {
 		_ = db.Close()
@@ -126,18 +134,26 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.tail.Advance(l.st.last)
 	go l.write()
+	if opts.Sync == SyncBatch {
+		go l.syncLoop()
+	} else {
+		close(l.syncDone)
+	}
 	return l, nil
 }
 
-// load reads the epoch and state, or writes them for a new log.
+// load reads the epoch and state and records this run, or writes them all
+// for a new log.
 func (l *Log) load() error {
 	e, closer, err := l.db.Get(keyEpoch)
 	if errors.Is(err, pebble.ErrNotFound) {
 		l.epoch, l.st = epoch.New(), state{first: 1}
 		b := l.db.NewBatch()
+		defer b.Close()
 		_ = b.Set(keyEpoch, []byte(l.epoch), nil)
 		_ = b.Set(keyState, l.st.encode(), nil)
-		if err := b.Commit(pebble.Sync); err != nil {
+		_ = b.Set(keyRun, run{policy: l.opts.Sync, boot: l.opts.BootID}.encode(), nil)
+		if err := l.commitDurably(b); err != nil {
 			return fmt.Errorf("pebble: creating the log in %s: %w", l.dir, err)
 		}
 		return nil
@@ -151,9 +167,12 @@ func (l *Log) load() error {
 	if err != nil {
 		return fmt.Errorf("pebble: reading the state in %s: %w", l.dir, err)
 	}
-	defer closer.Close()
 	l.st, err = decodeState(s)
-	return err
+	_ = closer.Close()
+	if err != nil {
+		return err
+	}
+	return l.recordRun()
 }
 
 // Dir returns the directory the log is kept in.
@@ -280,7 +299,8 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 }
 
 // Close implements [hub.Log]: it stops taking Appends, lets the one being
-// committed finish, wakes every Wait with ErrClosed, syncs and closes the
+// committed finish, wakes every Wait with ErrClosed, records a clean close
+// durably (everything before it is then on the disk too) and closes the
 // engine. Calling it again returns the first call's result.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
@@ -290,9 +310,13 @@ func (l *Log) Close() error {
 		l.tail.Close()
 		close(l.quit)
 		<-l.done
+		<-l.syncDone
 		l.inUse.Lock() // wait for reads under way; later ones see closed
 		defer l.inUse.Unlock()
-		err := l.db.LogData(nil, pebble.Sync)
+		b := l.db.NewBatch()
+		_ = b.Set(keyRun, run{policy: l.opts.Sync, boot: l.opts.BootID, clean: true}.encode(), nil)
+		err := l.commitDurably(b)
+		_ = b.Close()
 		l.closeErr = errors.Join(err, l.db.Close())
 	})
 	return l.closeErr

@@ -5,25 +5,37 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/ssehub/ssehub/hub"
 )
 
 // SyncPolicy says when appended events reach the disk, and so what an
-// acknowledged Append survives.
+// acknowledged Append survives. Under every policy Append returns only once
+// the events were written to the operating system (write(2)), so an
+// acknowledged event survives a crash of the process (kill -9, a panic, the
+// OOM killer); the policies differ only on a crash of the machine (power
+// loss, kernel panic). Should that cost acknowledged events, the next Open
+// starts a new epoch, so that no id handed out before is ever resumed from
+// at the wrong place: clients resuming with one are told to reload.
 type SyncPolicy int
 
 const (
 	// SyncAlways (the default) returns from Append only after the events
 	// are fsynced: an acknowledged event survives a crash of the process
-	// and of the machine. Concurrent Appends share one fsync.
+	// and of the machine, and the epoch never changes. Concurrent Appends
+	// share one fsync.
 	SyncAlways SyncPolicy = iota
 	// SyncBatch returns from Append once the events are written to the
-	// operating system, and fsyncs at most Options.BatchDelay later: an
-	// acknowledged event survives a crash of the process, but a power loss
-	// may take the last BatchDelay of them.
+	// operating system, and fsyncs them about Options.BatchDelay later
+	// (at most one fsync per BatchDelay): a crash of the machine may take
+	// the last BatchDelay of acknowledged events.
 	SyncBatch
-	// SyncNone leaves fsync to the operating system (and to Close): an
-	// acknowledged event survives a crash of the process only.
+	// SyncNone returns from Append once the events are written to the
+	// operating system and leaves fsync to it (and to Close, and to the
+	// engine when it switches to a new write-ahead log file): a crash of
+	// the machine may take every acknowledged event the operating system
+	// had not yet written back to the disk on its own.
 	SyncNone
 )
 
@@ -71,6 +83,17 @@ type Options struct {
 	// Logger receives the engine's messages and the log's own; nil
 	// discards them.
 	Logger *slog.Logger
+	// BootID names the machine's current boot; empty means the system's
+	// (Linux's /proc/sys/kernel/random/boot_id; unknown elsewhere). The log
+	// records it on Open: if the last run neither closed cleanly nor
+	// appended under SyncAlways, and the boot changed (or is unknown), the
+	// machine may have lost what that run acknowledged, and Open starts a
+	// new epoch. Tests set it to simulate a reboot.
+	BootID string
+
+	// fs is the file system under the engine; nil means the real one.
+	// Tests in this package set it to watch the engine's writes and syncs.
+	fs vfs.FS
 }
 
 func (o *Options) setDefaults() {
@@ -85,6 +108,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BootID == "" {
+		o.BootID = systemBootID()
+	}
+	if o.fs == nil {
+		o.fs = vfs.Default
 	}
 }
 

@@ -80,10 +80,6 @@ func (l *Log) write() {
 		defer t.Stop()
 		ageTick = t.C
 	}
-	syncTimer := time.NewTimer(0)
-	<-syncTimer.C
-	defer syncTimer.Stop()
-	unsynced := false
 	var group []*request
 	for {
 		select {
@@ -91,15 +87,6 @@ func (l *Log) write() {
 			group = l.gather(append(group[:0], r))
 			l.commit(group)
 			clear(group)
-			if l.opts.Sync == SyncBatch && !unsynced {
-				unsynced = true
-				syncTimer.Reset(l.opts.BatchDelay)
-			}
-		case <-syncTimer.C:
-			unsynced = false
-			if err := l.db.LogData(nil, pebble.Sync); err != nil {
-				l.opts.Logger.Error("syncing the event log", "dir", l.dir, "err", err)
-			}
 		case <-ageTick:
 			l.publish(l.trim(l.st), false)
 		case <-l.quit:
@@ -111,6 +98,33 @@ func (l *Log) write() {
 					return
 				}
 			}
+		}
+	}
+}
+
+// syncLoop makes the WAL durable under SyncBatch: after a commit, it waits
+// BatchDelay and fsyncs once for everything written meanwhile. So there is
+// at most one fsync per BatchDelay, an acknowledged event is on the disk
+// about BatchDelay (plus one fsync) after its Append returned, and the fsync
+// runs beside the writer, never holding a commit up. Close syncs the rest.
+func (l *Log) syncLoop() {
+	defer close(l.syncDone)
+	t := time.NewTimer(l.opts.BatchDelay)
+	t.Stop() // armed after each commit
+	for {
+		select {
+		case <-l.wal.dirty:
+		case <-l.quit:
+			return
+		}
+		t.Reset(l.opts.BatchDelay)
+		select {
+		case <-t.C:
+		case <-l.quit:
+			return
+		}
+		if err := l.wal.syncNow(); err != nil {
+			l.opts.Logger.Error("syncing the event log", "dir", l.dir, "err", err)
 		}
 	}
 }
@@ -159,11 +173,10 @@ func (l *Log) commit(group []*request) {
 		return
 	}
 	_ = b.Set(keyState, st.encode(), nil)
-	opts := pebble.NoSync
-	if l.opts.Sync == SyncAlways {
-		opts = pebble.Sync
-	}
-	if err := b.Commit(opts); err != nil {
+	// Synced under every policy: only a synced commit waits until the
+	// engine wrote the record to the operating system, which is what
+	// survives kill -9. walFS decides what the sync costs (see there).
+	if err := b.Commit(pebble.Sync); err != nil {
 		l.opts.Logger.Error("appending to the event log", "dir", l.dir, "err", err)
 		for _, r := range accepted {
 			r.done <- fmt.Errorf("pebble: appending: %w", err)
