@@ -2,8 +2,6 @@ package pebble_test
 
 import (
 	"context"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,7 +43,7 @@ func TestLostTailStartsANewEpoch(t *testing.T) {
 			l := openOn(t, dir, tc.policy, "boot-1")
 			old := append10(t, l)
 			disk := filepath.Join(t.TempDir(), "disk")
-			copyDir(t, dir, disk) // the process is still running: no clean close
+			pebble.CopyDir(t, dir, disk) // the process is still running: no clean close
 			for range tc.lose {
 				old = append(old, appendOne(t, l))
 			}
@@ -55,7 +53,7 @@ func TestLostTailStartsANewEpoch(t *testing.T) {
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}
-			copyDir(t, disk, dir)
+			pebble.CopyDir(t, disk, dir)
 
 			l = openOn(t, dir, tc.policy, tc.boot)
 			info, err := l.Info(context.Background())
@@ -170,36 +168,4 @@ func firstFrame(t *testing.T, h *hub.Hub, lastEventID string) string {
 		t.Fatalf("subscribing after %s: %d frames, %v", lastEventID, len(frames), err)
 	}
 	return string(frames[0])
-}
-
-// copyDir copies the files of directory from into a new directory to.
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, path)
-		target := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o700)
-		}
-		src, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		dst, err := os.Create(target)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(dst, src); err != nil {
-			dst.Close()
-			return err
-		}
-		return dst.Close()
-	})
-	if err != nil {
-		t.Fatalf("copying %s: %v", from, err)
-	}
 }

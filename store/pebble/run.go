@@ -111,8 +111,11 @@ func (l *Log) recordRun() error {
 	}
 	if !prev.clean && prev.policy != SyncAlways {
 		// What the crashed run wrote may still be in the operating system
-		// only. Flushing puts it in synced sstables, so that this run's
-		// record never vouches for data that a later power loss could take.
+		// only, and this run keeps the epoch: it must be on the disk before
+		// this run's record vouches for it. The engine's Open already
+		// flushes the WALs it replays into synced tables; this Flush keeps
+		// that true whatever the engine's recovery does
+		// (TestRecoveredEventsAreMadeDurable checks the outcome).
 		if err := l.db.Flush(); err != nil {
 			return fmt.Errorf("pebble: flushing the recovered log in %s: %w", l.dir, err)
 		}
