@@ -46,9 +46,12 @@ type Log interface {
 
 // Info describes a log's extent.
 type Info struct {
-	// Epoch names this log's sequence space. It is created with the log
-	// and never changes, so an id from another log (another data folder, a
-	// wiped store) is recognised as unknown instead of being misread.
+	// Epoch names this log's sequence space. It is created with the log,
+	// so an id from another log (another data folder, a wiped store) is
+	// recognised as unknown instead of being misread. It never changes
+	// while the log is open; a log that reopens after losing events it
+	// had acknowledged (a power loss under a relaxed sync policy) starts a
+	// new one, so that no id handed out before names a later event.
 	Epoch string
 	// First is the Seq of the oldest retained event; Last+1 when the log
 	// holds none.
