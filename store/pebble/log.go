@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -82,10 +83,11 @@ type Log struct {
 	epoch string
 	dir   string
 
-	reqs     chan *request // to the writer; unbuffered, so a send is a hand-over
-	quit     chan struct{} // closed by Close to stop the writer and syncLoop
-	done     chan struct{} // closed when the writer has stopped
-	syncDone chan struct{} // closed when syncLoop has stopped (or never ran)
+	reqs     chan *request         // to the writer; unbuffered, so a send is a hand-over
+	quit     chan struct{}         // closed by Close to stop the writer and syncLoop
+	done     chan struct{}         // closed when the writer has stopped
+	syncDone chan struct{}         // closed when syncLoop has stopped (or never ran)
+	failed   atomic.Pointer[error] // set by syncLoop when an fsync failed
 
 	mu     sync.RWMutex
 	st     state      // what readers may see: acknowledged events only
@@ -313,6 +315,11 @@ func (l *Log) Close() error {
 		<-l.syncDone
 		l.inUse.Lock() // wait for reads under way; later ones see closed
 		defer l.inUse.Unlock()
+		if f := l.failed.Load(); f != nil {
+			// The WAL could not be synced: this close is not clean.
+			l.closeErr = errors.Join(*f, l.db.Close())
+			return
+		}
 		b := l.db.NewBatch()
 		_ = b.Set(keyRun, run{policy: l.opts.Sync, boot: l.opts.BootID, clean: true}.encode(), nil)
 		err := l.commitDurably(b)

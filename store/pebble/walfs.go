@@ -23,9 +23,9 @@ import (
 //
 // Only the WAL's per-commit sync is relaxed. Closing a WAL file (the engine
 // rotates its WAL when a memtable fills, and closes it with the log) still
-// syncs it for real, so that the WAL files on disk are always a prefix of
-// what was written: a power loss can cut the newest WAL's tail, never leave
-// a hole before a later file. The MANIFEST, sstables, OPTIONS and the
+// syncs it for real, so that every WAL file but the newest is complete on
+// the disk: a power loss can only cut into the newest, never leave a hole
+// before a later file. The MANIFEST, sstables, OPTIONS and the
 // directory are synced as the engine asks.
 type walFS struct {
 	vfs.FS

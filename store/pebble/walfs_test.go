@@ -3,12 +3,14 @@ package pebble
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +322,72 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatalf("copying %s: %v", from, err)
+	}
+}
+
+// failingFS fails every sync of a WAL file once fail is set, as a dying disk
+// would.
+type failingFS struct {
+	vfs.FS
+	fail atomic.Bool
+}
+
+func (f *failingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	file, err := f.FS.Create(name, c)
+	if err != nil || !isWAL(filepath.Base(name)) {
+		return file, err
+	}
+	return &failingFile{File: file, fs: f}, nil
+}
+
+type failingFile struct {
+	vfs.File
+	fs *failingFS
+}
+
+func (f *failingFile) Sync() error { return f.SyncData() }
+
+func (f *failingFile) SyncData() error {
+	if f.fs.fail.Load() {
+		return errors.New("injected: input/output error")
+	}
+	return f.File.SyncData()
+}
+
+// TestFailedBackgroundSyncFailsLaterAppends: under batch the WAL is fsynced
+// after the Appends returned; once such an fsync failed, later Appends are
+// answered with an error and nothing after the failure becomes visible.
+// (Under always, the engine itself treats a failed commit sync as fatal.)
+func TestFailedBackgroundSyncFailsLaterAppends(t *testing.T) {
+	fs := &failingFS{FS: vfs.Default}
+	l, err := Open(filepath.Join(t.TempDir(), "events"), Options{Sync: SyncBatch, BatchDelay: time.Millisecond, fs: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendData(t, l, "kept")
+	fs.fail.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev := &hub.Event{Topics: []string{"t"}, Data: "x"}
+		if err := l.Append(context.Background(), []*hub.Event{ev}); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Appends still succeed 10s after the WAL's fsync began to fail")
+		}
+	}
+	info, _ := l.Info(context.Background())
+	for range 3 {
+		ev := &hub.Event{Topics: []string{"t"}, Data: "lost"}
+		if err := l.Append(context.Background(), []*hub.Event{ev}); err == nil {
+			t.Fatal("Append succeeded after a failed one")
+		}
+	}
+	if after, _ := l.Info(context.Background()); after.Last != info.Last {
+		t.Fatalf("after the failure the log grew from %d to %d events", info.Last, after.Last)
+	}
+	if err := l.Close(); err == nil {
+		t.Fatal("Close reported no error after a failed fsync")
 	}
 }

@@ -124,7 +124,11 @@ func (l *Log) syncLoop() {
 			return
 		}
 		if err := l.wal.syncNow(); err != nil {
+			// What was acknowledged may never reach the disk: refuse
+			// further Appends rather than acknowledge more of the same.
 			l.opts.Logger.Error("syncing the event log", "dir", l.dir, "err", err)
+			failed := fmt.Errorf("pebble: syncing: %w", err)
+			l.failed.CompareAndSwap(nil, &failed)
 		}
 	}
 }
@@ -147,6 +151,12 @@ func (l *Log) gather(group []*request) []*request {
 // commit appends the group's events in one batch, applies the retention,
 // publishes the new extent and answers every request.
 func (l *Log) commit(group []*request) {
+	if f := l.failed.Load(); f != nil {
+		for _, r := range group {
+			r.done <- *f
+		}
+		return
+	}
 	b := l.db.NewBatch()
 	defer b.Close()
 	st := l.st
