@@ -85,7 +85,7 @@ type Server struct {
 	loopDone  chan struct{}               // closed when the loop has shut down
 	draining  chan struct{}               // closed by Drain
 	drainOnce sync.Once
-	hijacked  sync.WaitGroup // streams taken from net/http served with a goroutine
+	hijacked  streamCount // streams taken from net/http served with a goroutine
 	// hijackedCtx ends those streams when Drain gives up waiting.
 	hijackedCtx    context.Context
 	cancelHijacked context.CancelFunc
@@ -152,8 +152,8 @@ func (s *Server) handOff(w http.ResponseWriter, r *http.Request, src Source) boo
 	}
 	// A connection without a file descriptor (a wrapping listener) or a
 	// loop shutting down: serve the stream here.
-	s.hijacked.Add(1)
-	defer s.hijacked.Done()
+	s.hijacked.add()
+	defer s.hijacked.done()
 	s.streamConn(nc, src, chunked)
 	return true
 }
@@ -212,19 +212,54 @@ func (s *Server) Drain(ctx context.Context) error {
 		err = s.loop.Shutdown(ctx)
 	}
 	<-s.loopDone
-	done := make(chan struct{})
-	go func() {
-		s.hijacked.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-s.hijacked.zero():
 	case <-ctx.Done():
 		err = ctx.Err()
 		s.cancelHijacked()
-		<-done
+		<-s.hijacked.zero()
 	}
 	return err
+}
+
+// streamCount counts the streams served with a goroutine after a hijack.
+// Unlike a sync.WaitGroup it may gain a stream while Drain waits for it to
+// reach zero: a request that was being answered when Drain began can still
+// fall back to a goroutine.
+type streamCount struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil while it is zero
+}
+
+func (c *streamCount) add() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		c.idle = make(chan struct{})
+	}
+	c.n++
+}
+
+func (c *streamCount) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n--; c.n == 0 {
+		close(c.idle)
+		c.idle = nil
+	}
+}
+
+// zero returns a channel that is closed once no stream is counted.
+func (c *streamCount) zero() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle == nil {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return c.idle
 }
 
 // streamConn streams to a connection taken from net/http, with a goroutine.
