@@ -5,6 +5,8 @@
 //	ssehub publish [flags] DATA
 //	ssehub subscribe [flags]
 //	ssehub bench [flags]       load a running hub and measure it
+//	ssehub healthcheck [flags] exit 0 when the hub on this machine is alive
+//	ssehub version             print the version, commit and Go version
 //
 // Every flag has an environment twin: --listen is also SSEHUB_LISTEN,
 // --jwt-key SSEHUB_JWT_KEY, and so on. A flag on the command line wins.
@@ -30,7 +32,9 @@ func main() {
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		cmd, args = "version", args[1:]
+	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -45,6 +49,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = subscribeCmd(ctx, args, stdout, stderr, getenv)
 	case "bench":
 		err = benchCmd(ctx, args, stdout, stderr, getenv)
+	case "healthcheck":
+		err = healthcheckCmd(ctx, args, stdout, stderr, getenv)
+	case "version":
+		err = versionCmd(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -76,6 +84,8 @@ Commands:
   ssehub publish [flags] DATA publish one event (DATA "-" reads standard input)
   ssehub subscribe [flags]    print the events of topics as they arrive
   ssehub bench [flags]        load a running hub: deliveries/s, latency, events missed
+  ssehub healthcheck [flags]  exit 0 when the hub on this machine answers /healthz (for containers)
+  ssehub version              print the version, commit and Go version (also: ssehub --version)
 
 Every flag has an environment twin: --listen is also SSEHUB_LISTEN.
 `
