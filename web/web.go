@@ -7,10 +7,13 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"time"
 )
 
 //go:embed pages static
@@ -31,6 +34,15 @@ type Site struct {
 	opts   Options
 	static http.Handler
 	index  []byte
+	client []asset // ssehub.js and its types, served at the root
+}
+
+// asset is an embedded file served with an ETag, so a browser that cached
+// it revalidates with one small request.
+type asset struct {
+	route, file, contentType string
+	body                     []byte
+	etag                     string
 }
 
 // demoPages maps each demo page's route to its file in pages/.
@@ -57,7 +69,19 @@ func New(opts Options) (*Site, error) {
 		return nil, err
 	}
 	static, _ := fs.Sub(files, "static")
-	return &Site{opts: opts, static: http.StripPrefix("/static/", http.FileServerFS(static)), index: buf.Bytes()}, nil
+	site := &Site{opts: opts, static: http.StripPrefix("/static/", http.FileServerFS(static)), index: buf.Bytes()}
+	for _, a := range []asset{
+		{route: "/ssehub.js", file: "static/ssehub.js", contentType: "text/javascript; charset=utf-8"},
+		{route: "/ssehub.d.ts", file: "static/ssehub.d.ts", contentType: "application/typescript; charset=utf-8"},
+	} {
+		if a.body, err = files.ReadFile(a.file); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(a.body)
+		a.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		site.client = append(site.client, a)
+	}
+	return site, nil
 }
 
 // Register adds the site's routes to mux: "/" (exactly), /static/, and the
@@ -65,6 +89,9 @@ func New(opts Options) (*Site, error) {
 func (s *Site) Register(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", secure(http.HandlerFunc(s.serveIndex)))
 	mux.Handle("GET /static/", secure(noCache(s.static)))
+	for _, a := range s.client {
+		mux.Handle("GET "+a.route, secure(a))
+	}
 	if !s.opts.Demos {
 		return
 	}
@@ -97,6 +124,21 @@ func (s *Site) page(file string) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		_, _ = w.Write(body)
 	})
+}
+
+// ServeHTTP serves the browser client to pages of any origin: a module
+// script from another origin is only run when CORS allows it, and the
+// file is public. Browsers keep their copy but revalidate it at every use
+// against the ETag, which changes with the file (a 304 without a body when
+// it has not), so pages never run an older hub's client.
+func (a asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", "public, no-cache")
+	h.Set("ETag", a.etag)
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	http.ServeContent(w, r, a.route, time.Time{}, bytes.NewReader(a.body))
 }
 
 // secure sets headers that keep the pages to their own origin: the

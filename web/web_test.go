@@ -92,3 +92,36 @@ func TestDemosOffHidesDemoPagesAndLinks(t *testing.T) {
 		t.Fatal("the dashboard does not link to the demos")
 	}
 }
+
+// TestBrowserClientIsServed: /ssehub.js is a JavaScript module any origin
+// may import, cached and revalidated by its ETag; its types sit beside it.
+func TestBrowserClientIsServed(t *testing.T) {
+	for _, opts := range []web.Options{{Demos: false}, {Demos: true}} {
+		h := site(t, opts)
+		for path, ctype := range map[string]string{"/ssehub.js": "text/javascript; charset=utf-8", "/ssehub.d.ts": "application/typescript; charset=utf-8"} {
+			resp, body := get(t, h, path)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != ctype {
+				t.Fatalf("%s: %s %q, want 200 %q", path, resp.Status, resp.Header.Get("Content-Type"), ctype)
+			}
+			if !strings.Contains(body, "HubSource") {
+				t.Errorf("%s does not define HubSource", path)
+			}
+			etag := resp.Header.Get("ETag")
+			for name, want := range map[string]string{"Cache-Control": "public, no-cache", "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("%s: %s %q, want %q", path, name, got, want)
+				}
+			}
+			if len(etag) < 10 {
+				t.Fatalf("%s: ETag %q", path, etag)
+			}
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("If-None-Match", etag)
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
+				t.Errorf("%s revalidated with its ETag: %d, %d bytes; want 304 and no body", path, rec.Code, rec.Body.Len())
+			}
+		}
+	}
+}
