@@ -2,7 +2,8 @@
 // the demos under /demo/. They are plain HTML, CSS and JavaScript, embedded
 // in the binary, with no build step and nothing loaded from another
 // origin: every figure and event on them comes from the hub's own event
-// streams through the browser's EventSource.
+// streams, through the browser's EventSource or the hub's own client,
+// /ssehub.js, which is served here too.
 package web
 
 import (

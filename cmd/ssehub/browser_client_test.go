@@ -139,3 +139,41 @@ func quoteJS(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`)
 	return "'" + r.Replace(s) + "'"
 }
+
+// TestBrowserClientFromAnotherOrigin: a page of an origin listed in
+// --cors-origins imports /ssehub.js from the hub and subscribes with a
+// token and a resume id, which makes the browser ask first (a preflight
+// for Authorization and Last-Event-ID). localhost and 127.0.0.1 are two
+// origins of the same hub.
+func TestBrowserClientFromAnotherOrigin(t *testing.T) {
+	ctx := newBrowser(t)
+	cfg := testConfig(t, "memory:")
+	cfg.Listen = freeAddr(t)
+	_, port, _ := strings.Cut(cfg.Listen, ":")
+	cfg.CORSOrigins = listFlag{"http://localhost:" + port}
+	base, _ := startHub(t, cfg)
+	reader, err := auth.Sign([]byte(testKey), nil, []string{"private/{id}"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := mustPublish(t, base, `{"topic":"private/1","data":"missed","private":true}`)
+	second := mustPublish(t, base, `{"topic":"private/1","data":"replayed","private":true}`)
+	err = chromedp.Do(ctx, chromedp.Navigate("http://localhost:"+port+"/healthz"), chromedp.Evaluate[chromedp.Void](`
+		window.got = [];
+		import(`+quoteJS(base+"/ssehub.js")+`).then(({ HubSource }) => {
+			window.src = new HubSource(`+quoteJS(base+"/events")+`, { topics: ['private/{id}'], token: `+quoteJS(reader)+`, lastEventId: `+quoteJS(first)+` });
+			src.onmessage = (e) => got.push(e.data + '@' + e.lastEventId);
+		});
+		true`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `window.got.length === 1`, 5*time.Second)
+	third := mustPublish(t, base, `{"topic":"private/1","data":"live","private":true}`)
+	waitJS(t, ctx, `window.got.length === 2`, 5*time.Second)
+	expect(t, evalJS[[]string](t, ctx, `window.got`), "replayed@"+second, "live@"+third)
+	if origin := evalJS[string](t, ctx, `location.origin`); origin != "http://localhost:"+port {
+		t.Fatalf("the page's origin is %s", origin)
+	}
+	evalJS[bool](t, ctx, `src.close(), true`)
+}

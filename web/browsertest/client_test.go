@@ -6,13 +6,19 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/sse"
+	"github.com/ssehub/ssehub/web"
 )
 
 // parserCases are streams for the browser client's parser, one rule of
@@ -160,4 +166,138 @@ func TestClientBackoff(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("backoff: got %v, want %v", got, want)
 	}
+}
+
+// TestDashboardTailShowsEveryTypeAndPrivateEvents: the dashboard's tail
+// reads through /ssehub.js, so it shows an event type nobody told it
+// about and, with a subscriber token in the header, private events; a
+// refused token is said on the page.
+func TestDashboardTailShowsEveryTypeAndPrivateEvents(t *testing.T) {
+	base := startHub(t)
+	b := newBrowser(t)
+	reader, err := auth.Sign(testKey, nil, []string{"vault/{id}"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, b.ctx, chromedp.Navigate(base+"/"))
+	run(t, b.ctx,
+		chromedp.SetValue(chromedp.CSS(`#selector`), "vault/{id}"),
+		chromedp.SetValue(chromedp.CSS(`#s-token`), reader),
+		chromedp.Click(chromedp.CSS(`#filter button[type=submit]`)))
+	waitFor(t, b.ctx, "the tail to watch with the token", `document.querySelector('#tail-state').textContent.startsWith('Watching vault/{id} (every event type, private events included)')`, 5*time.Second)
+	publishHTTP(t, base, `{"topic":"vault/7","type":"never-listed","data":"hidden","private":true}`)
+	waitFor(t, b.ctx, "the private event of an unlisted type", `[...document.querySelectorAll('#tail li')].some(li => li.querySelector('.tag').textContent === 'never-listed' && li.querySelector('.data').textContent === 'hidden')`, 5*time.Second)
+
+	b.expect("status of 401")
+	run(t, b.ctx, chromedp.SetValue(chromedp.CSS(`#s-token`), "forged"), chromedp.Click(chromedp.CSS(`#filter button[type=submit]`)))
+	waitFor(t, b.ctx, "the refusal", `document.querySelector('#tail-state').textContent.startsWith('The hub refused the stream (401)')`, 5*time.Second)
+}
+
+func publishHTTP(t *testing.T, base, body string) {
+	t.Helper()
+	token, err := auth.Sign(testKey, []string{"*"}, nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/publish", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish %s: %s", body, resp.Status)
+	}
+}
+
+// TestClientAnswersToStatuses runs the client against a scripted server:
+// a 503 is retried no sooner than its Retry-After, an ended stream is
+// reconnected after its retry with Last-Event-ID and a token asked for
+// again, and a 404 or a 200 that is not an event stream close the source.
+func TestClientAnswersToStatuses(t *testing.T) {
+	site, err := web.New(web.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type attempt struct {
+		at                  time.Time
+		lastEventID, bearer string
+	}
+	attempts := make(chan attempt, 10)
+	mux := http.NewServeMux()
+	site.Register(mux)
+	n := 0
+	mux.HandleFunc("GET /scripted", func(w http.ResponseWriter, r *http.Request) {
+		attempts <- attempt{time.Now(), r.Header.Get("Last-Event-ID"), r.Header.Get("Authorization")}
+		n++
+		switch n {
+		case 1:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case 2:
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "retry: 50\nid: a-1\ndata: first\n\n") // then the stream ends
+		default:
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: second\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	})
+	mux.HandleFunc("GET /blank", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<!doctype html><title>blank</title><link rel="icon" href="data:,">`)
+	})
+	mux.HandleFunc("GET /plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data: x\n\n") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	b := newBrowser(t)
+	b.expect("status of 503")
+	b.expect("status of 404")
+	run(t, b.ctx, chromedp.Navigate(srv.URL+"/blank"))
+	eval[bool](t, b.ctx, `(async () => {
+		const { HubSource } = await import('/ssehub.js');
+		let tokens = 0;
+		const w = window.w = { got: [], errors: [], opens: 0 };
+		const src = w.src = new HubSource('/scripted', { token: () => 'tok-' + (++tokens), retry: 10 });
+		src.onopen = () => w.opens++;
+		src.onerror = (e) => w.errors.push(e.status);
+		src.onmessage = (e) => w.got.push(e.data + '@' + e.lastEventId);
+		for (const path of ['/nothing-here', '/plain']) {
+			const s = new HubSource(path, { retry: 10 });
+			s.onerror = (e) => w.errors.push(path + ' ' + e.status + ' ' + s.readyState);
+		}
+		return true;
+	})()`, chromedp.EvalAwaitPromise)
+	waitFor(t, b.ctx, "two events", `w.got.length === 2`, 10*time.Second)
+	if got := eval[[]string](t, b.ctx, `w.got`); strings.Join(got, "|") != "first@a-1|second@a-1" {
+		t.Errorf("received %q", got)
+	}
+	var seen []attempt
+	for range 3 {
+		seen = append(seen, <-attempts)
+	}
+	if d := seen[1].at.Sub(seen[0].at); d < time.Second {
+		t.Errorf("retried a 503 with Retry-After: 1 after %v", d)
+	}
+	if seen[0].lastEventID != "" || seen[2].lastEventID != "a-1" {
+		t.Errorf("Last-Event-ID sent: %q, then %q; want none, then a-1", seen[0].lastEventID, seen[2].lastEventID)
+	}
+	if seen[0].bearer != "Bearer tok-1" || seen[2].bearer != "Bearer tok-3" {
+		t.Errorf("Authorization sent: %q … %q; want the token function asked at every attempt", seen[0].bearer, seen[2].bearer)
+	}
+	waitFor(t, b.ctx, "both refusals", `w.errors.filter((e) => typeof e === 'string').length === 2`, 5*time.Second)
+	errs := eval[[]any](t, b.ctx, `w.errors`)
+	var final []string
+	for _, e := range errs {
+		if s, ok := e.(string); ok {
+			final = append(final, s)
+		}
+	}
+	slices.Sort(final)
+	if strings.Join(final, "|") != "/nothing-here 404 2|/plain 200 2" {
+		t.Errorf("refused sources reported %q; want each closed (readyState 2) after one attempt", final)
+	}
+	eval[bool](t, b.ctx, `w.src.close(), true`)
 }

@@ -1,6 +1,7 @@
 // The dashboard: live figures from /api/stats, a tail of recent events,
 // and a publish form.
 import { $, el, stream, postJSON, flash, fmtInt, fmtFixed, fmtBytes, fmtTime } from './common.js';
+import { HubSource } from '/ssehub.js';
 
 // --- Live figures -------------------------------------------------------
 
@@ -40,11 +41,9 @@ stream('/api/stats', { stats: showStats });
 
 // --- Tail of recent events ----------------------------------------------
 
-// EventSource hands custom event types only to listeners registered for
-// them, so the tail listens to "message", the demos' types, and any type
-// entered in the form or published from this page.
-const demoTypes = ['ssehub-reset', 'task-claimed', 'board-reset', 'board-start', 'quote', 'volume', 'range',
-  'sample', 'alarm', 'thresholds'];
+// The tail reads through the hub's client, /ssehub.js, rather than
+// EventSource: it hands over every event whatever its type, and sends a
+// subscriber token in the Authorization header, so private events show too.
 const maxRows = 100;
 let tail = null;
 let paused = false;
@@ -68,24 +67,30 @@ function addRow(ev) {
   while (list.children.length > maxRows) list.lastChild.remove();
 }
 
-function types() {
-  const extra = $('#types').value.split(',').map((t) => t.trim()).filter(Boolean);
-  return [...new Set(['message', ...extra])];
-}
+const subTokenKey = 'ssehub.dashboard.subscriber-token';
+$('#s-token').value = sessionStorage.getItem(subTokenKey) || '';
 
 function watch() {
   if (tail) tail.close();
   const selector = $('#selector').value.trim() || '*';
-  tail = new EventSource(`/events?topic=${encodeURIComponent(selector)}`);
-  for (const t of types()) tail.addEventListener(t, addRow);
+  const token = $('#s-token').value.trim();
+  sessionStorage.setItem(subTokenKey, token);
+  const src = new HubSource('/events', { topics: [selector], token, onEvent: addRow });
+  tail = src;
   const state = $('#tail-state');
+  const what = token ? ', private events included' : '';
   state.replaceChildren('Connecting to ', el('code', { text: selector }), '…');
-  tail.onopen = () => state.replaceChildren('Watching ', el('code', { text: selector }),
-    ` for ${types().length} event types; newest first, at most ${maxRows}.`);
-  tail.onerror = () => state.replaceChildren('Reconnecting to ', el('code', { text: selector }), '…');
+  src.onopen = () => state.replaceChildren('Watching ', el('code', { text: selector }),
+    ` (every event type${what}); newest first, at most ${maxRows}.`);
+  src.onerror = (e) => {
+    if (src.readyState === HubSource.CLOSED) {
+      state.replaceChildren(`The hub refused the stream (${e.status}): check the selector and the token.`);
+    } else {
+      state.replaceChildren('Reconnecting to ', el('code', { text: selector }), '…');
+    }
+  };
 }
 
-$('#types').value = demoTypes.join(', ');
 $('#filter').addEventListener('submit', (e) => {
   e.preventDefault();
   watch();
@@ -110,10 +115,6 @@ $('#publish').addEventListener('submit', async (e) => {
   const body = { topic: $('#p-topic').value.trim(), data: $('#p-data').value };
   if (type) body.type = type;
   sessionStorage.setItem(tokenKey, token);
-  if (type && !types().includes(type)) {
-    $('#types').value += `, ${type}`;
-    watch();
-  }
   out.className = 'result';
   out.textContent = 'Publishing…';
   try {

@@ -27,6 +27,8 @@ export interface HubSourceOptions {
   withCredentials?: boolean;
   /** Called when the hub answers with an `ssehub-reset` event: reload your state. */
   onReset?: (info: ResetInfo, event: MessageEvent<string>) => void;
+  /** Called with every event, whatever its type (EventSource hands a type only to its own listeners). */
+  onEvent?: (event: MessageEvent<string>) => void;
 }
 
 /** An error event of a HubSource: `status` is the HTTP status of a refused attempt, else 0. */

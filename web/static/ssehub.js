@@ -161,6 +161,8 @@ export function backoff(n, retry, maxRetry, random = Math.random) {
 //   withCredentials  send cookies to another origin (as EventSource's option)
 //   onReset      called with ({reason, lastEventId, resumeFrom}, event) when
 //                the hub answers that it cannot resume: reload your state
+//   onEvent      called with every event, whatever its type (EventSource
+//                hands a type only to listeners registered for it)
 // A 200 answer that is not text/event-stream, or a 4xx other than 408 and
 // 429, closes the source, as EventSource does; network errors, 408, 429
 // and 5xx are retried (after Retry-After when the hub sends one).
@@ -296,6 +298,7 @@ export class HubSource extends EventTarget {
       }
       this.#opts.onReset(info, me);
     }
+    if (this.#opts.onEvent) this.#opts.onEvent(me);
     this.#emit(me);
   }
 
