@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -212,7 +213,8 @@ func publishHTTP(t *testing.T, base, body string) {
 }
 
 // TestClientAnswersToStatuses runs the client against a scripted server:
-// a 503 is retried no sooner than its Retry-After, an ended stream is
+// a 503 is retried no sooner than its Retry-After, a 429 and a 502 are
+// retried too, an ended stream is
 // reconnected after its retry with Last-Event-ID and a token asked for
 // again, and a 404 or a 200 that is not an event stream close the source.
 func TestClientAnswersToStatuses(t *testing.T) {
@@ -236,6 +238,10 @@ func TestClientAnswersToStatuses(t *testing.T) {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		case 2:
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case 3:
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		case 4:
 			w.Header().Set("Content-Type", "text/event-stream")
 			io.WriteString(w, "retry: 50\nid: a-1\ndata: first\n\n") // then the stream ends
 		default:
@@ -253,7 +259,9 @@ func TestClientAnswersToStatuses(t *testing.T) {
 	defer srv.Close()
 
 	b := newBrowser(t)
-	b.expect("status of 503")
+	for _, status := range []string{"503", "429", "502"} {
+		b.expect("status of " + status)
+	}
 	b.expect("status of 404")
 	run(t, b.ctx, chromedp.Navigate(srv.URL+"/blank"))
 	eval[bool](t, b.ctx, `(async () => {
@@ -275,17 +283,20 @@ func TestClientAnswersToStatuses(t *testing.T) {
 		t.Errorf("received %q", got)
 	}
 	var seen []attempt
-	for range 3 {
+	for range 5 {
 		seen = append(seen, <-attempts)
 	}
 	if d := seen[1].at.Sub(seen[0].at); d < time.Second {
 		t.Errorf("retried a 503 with Retry-After: 1 after %v", d)
 	}
-	if seen[0].lastEventID != "" || seen[2].lastEventID != "a-1" {
-		t.Errorf("Last-Event-ID sent: %q, then %q; want none, then a-1", seen[0].lastEventID, seen[2].lastEventID)
+	if seen[3].lastEventID != "" || seen[4].lastEventID != "a-1" {
+		t.Errorf("Last-Event-ID sent: %q, then %q; want none, then a-1", seen[3].lastEventID, seen[4].lastEventID)
 	}
-	if seen[0].bearer != "Bearer tok-1" || seen[2].bearer != "Bearer tok-3" {
-		t.Errorf("Authorization sent: %q … %q; want the token function asked at every attempt", seen[0].bearer, seen[2].bearer)
+	if seen[0].bearer != "Bearer tok-1" || seen[4].bearer != "Bearer tok-5" {
+		t.Errorf("Authorization sent: %q … %q; want the token function asked at every attempt", seen[0].bearer, seen[4].bearer)
+	}
+	if errs := eval[[]any](t, b.ctx, `w.errors.filter((e) => typeof e === 'number')`); fmt.Sprint(errs) != "[503 429 502 0]" {
+		t.Errorf("the source reported %v; want each retried status, then 0 for the ended stream", errs)
 	}
 	waitFor(t, b.ctx, "both refusals", `w.errors.filter((e) => typeof e === 'string').length === 2`, 5*time.Second)
 	errs := eval[[]any](t, b.ctx, `w.errors`)

@@ -165,7 +165,8 @@ export function backoff(n, retry, maxRetry, random = Math.random) {
 //                hands a type only to listeners registered for it)
 // A 200 answer that is not text/event-stream, or a 4xx other than 408 and
 // 429, closes the source, as EventSource does; network errors, 408, 429
-// and 5xx are retried (after Retry-After when the hub sends one).
+// and 5xx are retried (no sooner than a Retry-After). (Chromium itself
+// retries a 408 on a reused connection before the page sees it.)
 export class HubSource extends EventTarget {
   static CONNECTING = CONNECTING;
   static OPEN = OPEN;
