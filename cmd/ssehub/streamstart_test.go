@@ -34,11 +34,17 @@ func TestStreamStartsAsDocsSay(t *testing.T) {
 			if tc.lastEventID != "" {
 				req.Header.Set("Last-Event-ID", tc.lastEventID)
 			}
+			// Asked for explicitly, so the transport does not decompress:
+			// the lines below are the bytes on the wire.
+			req.Header.Set("Accept-Encoding", "gzip, br")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
+			if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+				t.Errorf("the stream is sent with Content-Encoding %q: docs/troubleshooting.md says a stream is never compressed", enc)
+			}
 			r := bufio.NewReader(resp.Body)
 			var got []string
 			for len(got) < 2 {
