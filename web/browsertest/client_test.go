@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,11 +255,20 @@ func TestClientAnswersToStatuses(t *testing.T) {
 	mux.HandleFunc("GET /blank", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `<!doctype html><title>blank</title><link rel="icon" href="data:,">`)
 	})
+	var steady atomic.Int32
+	mux.HandleFunc("GET /steady", func(w http.ResponseWriter, r *http.Request) {
+		steady.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: a\n\ndata: b\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
 	mux.HandleFunc("GET /plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data: x\n\n") })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	b := newBrowser(t)
+	b.expect("boom from a handler")
 	for _, status := range []string{"503", "429", "502"} {
 		b.expect("status of " + status)
 	}
@@ -272,6 +282,10 @@ func TestClientAnswersToStatuses(t *testing.T) {
 		src.onopen = () => w.opens++;
 		src.onerror = (e) => w.errors.push(e.status);
 		src.onmessage = (e) => w.got.push(e.data + '@' + e.lastEventId);
+		// A handler that throws is reported, and does not end the stream.
+		const steady = w.steady = new HubSource('/steady', { retry: 10 });
+		w.steadyGot = [];
+		steady.onmessage = (e) => { w.steadyGot.push(e.data); if (e.data === 'a') throw new Error('boom from a handler'); };
 		for (const path of ['/nothing-here', '/plain']) {
 			const s = new HubSource(path, { retry: 10 });
 			s.onerror = (e) => w.errors.push(path + ' ' + e.status + ' ' + s.readyState);
@@ -310,5 +324,9 @@ func TestClientAnswersToStatuses(t *testing.T) {
 	if strings.Join(final, "|") != "/nothing-here 404 2|/plain 200 2" {
 		t.Errorf("refused sources reported %q; want each closed (readyState 2) after one attempt", final)
 	}
-	eval[bool](t, b.ctx, `w.src.close(), true`)
+	waitFor(t, b.ctx, "both events despite the throwing handler", `w.steadyGot.join() === 'a,b'`, 5*time.Second)
+	if n := steady.Load(); n != 1 || eval[int](t, b.ctx, `w.steady.readyState`) != 1 {
+		t.Errorf("a throwing handler: %d connections, readyState %d; want 1 connection still open", n, eval[int](t, b.ctx, `w.steady.readyState`))
+	}
+	eval[bool](t, b.ctx, `w.src.close(), w.steady.close(), true`)
 }

@@ -180,6 +180,7 @@ export class HubSource extends EventTarget {
   status = 0;
 
   #opts;
+  #origin;
   #parser;
   #abort = null;
   #wake = null;
@@ -189,6 +190,7 @@ export class HubSource extends EventTarget {
     const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
     for (const t of options.topics || []) u.searchParams.append("topic", t);
     this.url = u.href;
+    this.#origin = u.origin;
     this.withCredentials = !!options.withCredentials;
     this.#opts = { retry: 3000, maxRetry: 30000, ...options };
     this.#parser = new EventStreamParser(options.lastEventId || "");
@@ -288,8 +290,7 @@ export class HubSource extends EventTarget {
   }
 
   #dispatch(ev) {
-    const origin = new URL(this.url).origin;
-    const me = new MessageEvent(ev.type, { data: ev.data, lastEventId: ev.lastEventId, origin });
+    const me = new MessageEvent(ev.type, { data: ev.data, lastEventId: ev.lastEventId, origin: this.#origin });
     if (ev.type === "ssehub-reset" && this.#opts.onReset) {
       let info = null;
       try {
@@ -297,17 +298,29 @@ export class HubSource extends EventTarget {
       } catch {
         info = { reason: "unknown", lastEventId: "", resumeFrom: ev.lastEventId };
       }
-      this.#opts.onReset(info, me);
+      call(this.#opts.onReset, this, info, me);
     }
-    if (this.#opts.onEvent) this.#opts.onEvent(me);
+    if (this.#opts.onEvent) call(this.#opts.onEvent, this, me);
     this.#emit(me);
   }
 
   #emit(ev) {
     const handler = this["on" + ev.type];
     if ((ev.type === "open" || ev.type === "message" || ev.type === "error") && typeof handler === "function") {
-      handler.call(this, ev);
+      call(handler, this, ev);
     }
     this.dispatchEvent(ev);
+  }
+}
+
+// call runs a callback of the page. An exception in it is reported as
+// an uncaught one, as dispatchEvent does for listeners, and does not
+// reach the stream: a failing handler must not make the source reconnect.
+function call(fn, self, ...args) {
+  try {
+    fn.apply(self, args);
+  } catch (err) {
+    if (typeof globalThis.reportError === "function") globalThis.reportError(err);
+    else setTimeout(() => { throw err; });
   }
 }
