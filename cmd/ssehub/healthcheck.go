@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,6 +20,10 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	listen := fs.String("listen", ":8080", "the address the hub listens on (as its --listen); a wildcard host is checked on loopback")
 	path := fs.String("path", "/healthz", "the path to check: /healthz (alive) or /readyz (ready to serve)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long the check may take")
+	// The server's own variables say whether it serves HTTPS, so an image
+	// that turns TLS on needs no second setting for its health check.
+	servesTLS := getenv("SSEHUB_TLS_CERT") != "" || getenv("SSEHUB_ACME_DOMAINS") != ""
+	useTLS := fs.Bool("tls", servesTLS, "the hub serves HTTPS (default: when SSEHUB_TLS_CERT or SSEHUB_ACME_DOMAINS is set); its certificate is not checked")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -25,13 +31,22 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	client := &http.Client{}
+	if *useTLS {
+		url = "https" + strings.TrimPrefix(url, "http")
+		// This asks this machine's own server whether it is alive, on a
+		// loopback address its certificate does not name; what it
+		// answers is not a secret.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		defer client.CloseIdleConnections()
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

@@ -66,3 +66,30 @@ func TestHealthcheckCommand(t *testing.T) {
 		t.Errorf("the failure says %q", errOut.String())
 	}
 }
+
+// TestHealthcheckOfATLSHub: with the server's SSEHUB_TLS_CERT set, the
+// check speaks HTTPS to it without being told.
+func TestHealthcheckOfATLSHub(t *testing.T) {
+	cfg, _, certPath, _ := tlsHub(t, "memory:")
+	m, _ := runMain(t, cfg, nil, nil)
+	env := func(name string) string {
+		switch name {
+		case "SSEHUB_LISTEN":
+			return m.Addr().String()
+		case "SSEHUB_TLS_CERT":
+			return certPath
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"healthcheck"}, nil, &out, &errOut, env); code != 0 {
+		t.Fatalf("healthcheck of a TLS hub exited %d: %s", code, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "ok: https://") {
+		t.Errorf("printed %q, want an https check", out.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"healthcheck", "--tls=false"}, nil, &out, &errOut, env); code != 1 {
+		t.Fatalf("plain HTTP to a TLS hub exited %d, want 1", code)
+	}
+}
