@@ -52,7 +52,7 @@ func (a *API) route(mux *http.ServeMux, path string, handlers map[string]http.Ha
 	methods := make([]string, 0, len(handlers))
 	for method, h := range handlers {
 		methods = append(methods, method)
-		mux.Handle(method+" "+path, a.cors(h))
+		mux.Handle(method+" "+path, a.guardURL(a.cors(h)))
 	}
 	slices.Sort(methods)
 	// Preflight only where the API is, so other paths keep their 404.

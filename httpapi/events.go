@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/ssehub/ssehub/httpapi/internal/stream"
@@ -12,13 +13,9 @@ import (
 // serveEvents streams events: GET /events?topic=SEL[&topic=SEL…], resuming
 // after the Last-Event-ID header or the lastEventID query parameter.
 func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID")}
-	if req.LastEventID == "" {
-		req.LastEventID = q.Get("lastEventID")
-	}
-	if !sse.ValidID(req.LastEventID) {
-		writeError(w, http.StatusBadRequest, "Last-Event-ID must not contain CR, LF or NUL", "")
+	req, err := a.subscribeRequest(r)
+	if err != nil {
+		writeRequestError(w, err)
 		return
 	}
 	var ok bool
@@ -38,6 +35,23 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.streams.Serve(w, r, sub)
+}
+
+// subscribeRequest reads what a stream asks for from its query and
+// headers.
+func (a *API) subscribeRequest(r *http.Request) (hub.SubscribeRequest, error) {
+	q, err := a.query(r)
+	if err != nil {
+		return hub.SubscribeRequest{}, err
+	}
+	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID")}
+	if req.LastEventID == "" {
+		req.LastEventID = q.Get("lastEventID")
+	}
+	if !sse.ValidID(req.LastEventID) {
+		return req, errors.New("Last-Event-ID must not contain CR, LF or NUL")
+	}
+	return req, nil
 }
 
 // Drain waits, after the hub was closed, until every stream the API took

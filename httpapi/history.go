@@ -22,7 +22,11 @@ type historyEvent struct {
 // serveHistory answers GET /history?topic=SEL&after=ID&limit=N with the
 // matching events as JSON, for clients that cannot hold a stream open.
 func (a *API) serveHistory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := a.query(r)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
 	req := hub.HistoryRequest{Topics: q["topic"], After: q.Get("after")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

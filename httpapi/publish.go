@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
@@ -28,21 +28,29 @@ type publishRequest struct {
 // servePublish appends one event (a JSON object) or a batch (a JSON array)
 // and answers {"id": …} or {"ids": […]} once the log holds them.
 func (a *API) servePublish(w http.ResponseWriter, r *http.Request) {
+	if le := a.limitPublishAddr(r); le != nil {
+		writeLimit(w, le)
+		return
+	}
 	claims := a.publisherClaims(w, r)
 	if claims == nil {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
+	token, _ := auth.FromRequest(r)
+	if le := a.limitPublishToken(token); le != nil {
+		writeLimit(w, le)
+		return
+	}
+	body, err := a.readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit), "")
+		if le := (*limitError)(nil); errors.As(err, &le) {
+			writeLimit(w, le)
 		}
 		return
 	}
 	events, batch, err := a.decodePublish(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), "")
+		writeRequestError(w, err)
 		return
 	}
 	if err := a.authorizePublish(claims, events); err != nil {
@@ -63,11 +71,17 @@ func (a *API) servePublish(w http.ResponseWriter, r *http.Request) {
 
 // decodePublish reads a publish body: one JSON object or an array of them.
 // Unknown fields are refused, so a misspelt field fails loudly instead of
-// being dropped.
+// being dropped. A body over one of the limits is answered with a
+// *limitError.
 func (a *API) decodePublish(body []byte) (events []hub.Event, batch bool, err error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, false, errors.New("empty body: send a JSON object or an array of them")
+	}
+	if !utf8.Valid(body) {
+		// JSON is UTF-8 (RFC 8259); encoding/json would quietly turn
+		// the bad bytes into U+FFFD instead.
+		return nil, false, errors.New("the body is not valid UTF-8")
 	}
 	var reqs []publishRequest
 	if body[0] == '[' {
@@ -80,19 +94,39 @@ func (a *API) decodePublish(body []byte) (events []hub.Event, batch bool, err er
 	if err != nil {
 		return nil, batch, fmt.Errorf("invalid JSON: %v", err)
 	}
-	if len(reqs) == 0 || len(reqs) > a.opts.MaxBatch {
-		return nil, batch, fmt.Errorf("a batch holds 1 to %d events, not %d", a.opts.MaxBatch, len(reqs))
+	if len(reqs) == 0 {
+		return nil, batch, errors.New("an empty batch: send 1 or more events")
+	}
+	if len(reqs) > a.opts.MaxBatch {
+		return nil, batch, tooLarge(ReasonBatchTooLarge, "a batch of %d events, at most %d allowed", len(reqs), a.opts.MaxBatch)
 	}
 	events = make([]hub.Event, len(reqs))
 	for i, req := range reqs {
-		if events[i], err = req.event(); err != nil {
-			if batch {
+		if events[i], err = req.event(); err == nil {
+			err = a.checkLimits(&events[i])
+		}
+		if err != nil {
+			if le := (*limitError)(nil); batch && errors.As(err, &le) {
+				le.msg = fmt.Sprintf("event %d: %s", i, le.msg)
+			} else if batch {
 				err = fmt.Errorf("event %d: %w", i, err)
 			}
 			return nil, batch, err
 		}
 	}
 	return events, batch, nil
+}
+
+// checkLimits answers an event over a size limit with 413, before the hub
+// would refuse it as invalid.
+func (a *API) checkLimits(ev *hub.Event) error {
+	if n := len(ev.Topics); n > a.opts.MaxTopics {
+		return tooLarge(ReasonTooManyTopics, "%d topics, at most %d allowed per event", n, a.opts.MaxTopics)
+	}
+	if n := len(ev.Data); n > a.opts.MaxDataBytes {
+		return tooLarge(ReasonDataTooLarge, "data of %d bytes, at most %d allowed", n, a.opts.MaxDataBytes)
+	}
+	return nil
 }
 
 func strictUnmarshal(body []byte, v any) error {

@@ -7,6 +7,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -50,11 +51,41 @@ type Options struct {
 	// WriteTimeout: a stream whose client has not taken what is waiting
 	// for it within this long is closed (default 10s).
 	WriteTimeout time.Duration
-	// MaxBodyBytes limits a publish request body (default 16 MiB).
+	// MaxBodyBytes limits a publish request body (default 4 MiB); over
+	// it the answer is 413.
 	MaxBodyBytes int64
 	// MaxBatch limits how many events one publish request may carry
-	// (default 1000).
+	// (default 1000; 413 over it).
 	MaxBatch int
+	// MaxDataBytes limits the data of one published event (default
+	// hub.DefaultLimit, 1 MiB; 413 over it). The hub's own limit
+	// (hub.Options.MaxDataBytes) should be at least as large.
+	MaxDataBytes int
+	// MaxTopics limits the topics of one published event (default and
+	// most hub.MaxTopics; 413 over it).
+	MaxTopics int
+	// MaxSelectors limits the topic selectors of one subscription or
+	// history request (default and most hub.MaxTopics; 414 over it).
+	MaxSelectors int
+	// MaxURLBytes limits the request target, path and query (default
+	// 8 KiB; 414 over it).
+	MaxURLBytes int
+	// BodyReadTimeout is how long a publish body may take to arrive
+	// (default 30s; 408 after it), against clients that send slowly to
+	// hold connections.
+	BodyReadTimeout time.Duration
+	// PublishRate and PublishRatePerAddr limit publish requests per second
+	// for one token, and from one client address (an IPv4 address or an
+	// IPv6 /64), with bursts of one second's worth; over them the answer
+	// is 429 with Retry-After (0: no limit). The address limit is checked
+	// before the token is, so a flood of bad tokens costs little.
+	PublishRate        float64
+	PublishRatePerAddr float64
+	// Exempt lists client addresses PublishRatePerAddr does not apply to
+	// (nil: Loopback, where a reverse proxy or the demos run; empty: none).
+	Exempt []netip.Prefix
+	// Now is the clock of the rate limits (default time.Now).
+	Now func() time.Time
 	// StatsInterval is how often GET /api/stats sends figures (default 1s).
 	// One reading per interval is shared by every viewer.
 	StatsInterval time.Duration
@@ -82,10 +113,31 @@ func (o *Options) setDefaults() {
 		o.WriteTimeout = 10 * time.Second
 	}
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 16 << 20
+		o.MaxBodyBytes = 4 << 20
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 1000
+	}
+	if o.MaxDataBytes <= 0 {
+		o.MaxDataBytes = hub.DefaultLimit
+	}
+	if o.MaxTopics <= 0 || o.MaxTopics > hub.MaxTopics {
+		o.MaxTopics = hub.MaxTopics
+	}
+	if o.MaxSelectors <= 0 || o.MaxSelectors > hub.MaxTopics {
+		o.MaxSelectors = hub.MaxTopics
+	}
+	if o.MaxURLBytes <= 0 {
+		o.MaxURLBytes = defaultMaxURLBytes
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = defaultBodyReadTimeout
+	}
+	if o.Exempt == nil {
+		o.Exempt = Loopback
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.StatsInterval <= 0 {
 		o.StatsInterval = time.Second
@@ -104,6 +156,9 @@ type API struct {
 	// streams serves every event stream the API answers.
 	streams *stream.Server
 
+	addrRate  *rateLimits // nil: no limit
+	tokenRate *rateLimits
+
 	stats        statsCache
 	readMemStats func(*runtime.MemStats) // runtime.ReadMemStats; tests count calls
 }
@@ -113,6 +168,8 @@ type API struct {
 func New(h *hub.Hub, opts Options) *API {
 	opts.setDefaults()
 	a := &API{hub: h, opts: opts, mux: http.NewServeMux(), readMemStats: runtime.ReadMemStats}
+	a.addrRate = newRateLimits(opts.PublishRatePerAddr, opts.Now)
+	a.tokenRate = newRateLimits(opts.PublishRate, opts.Now)
 	a.streams = stream.New(stream.Options{
 		Heartbeat:          h.Heartbeat,
 		Done:               h.Done(),

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -81,5 +82,46 @@ func (s *sizeFlag) Set(v string) error {
 		return errors.New("want a byte count such as 1048576, 512KiB, 64MiB or 1GiB")
 	}
 	*s = sizeFlag(n * mult)
+	return nil
+}
+
+// prefixFlag is a comma-separated list of addresses and CIDR prefixes
+// (127.0.0.1, 10.0.0.0/8, ::1), or "none". Given, it replaces the default.
+type prefixFlag struct {
+	prefixes []netip.Prefix
+	given    bool
+}
+
+func (p *prefixFlag) String() string {
+	if p == nil || len(p.prefixes) == 0 {
+		return "none"
+	}
+	s := make([]string, len(p.prefixes))
+	for i, x := range p.prefixes {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *prefixFlag) Set(v string) error {
+	if !p.given {
+		p.prefixes, p.given = []netip.Prefix{}, true
+	}
+	if strings.TrimSpace(v) == "none" {
+		return nil
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(s); err == nil {
+			s = netip.PrefixFrom(ip, ip.BitLen()).String()
+		}
+		x, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("want addresses or prefixes such as 127.0.0.1, 10.0.0.0/8 or ::1, or none: %v", err)
+		}
+		p.prefixes = append(p.prefixes, x.Masked())
+	}
 	return nil
 }

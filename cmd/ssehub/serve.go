@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,6 +40,76 @@ type Config struct {
 	EventLoop       bool
 	WriteTimeout    time.Duration
 	TransportConfig // TLS, HTTP/2, the admin listener (tls.go)
+	Limits          Limits
+}
+
+// Limits are the flags that bound what one request, client or token may
+// ask of the hub (see docs/security.md).
+type Limits struct {
+	MaxBodyBytes       sizeFlag
+	MaxDataBytes       sizeFlag
+	MaxBatch           int
+	MaxTopics          int
+	MaxSelectors       int
+	MaxURLBytes        sizeFlag
+	MaxHeaderBytes     sizeFlag
+	MaxConns           int
+	MaxConnsPerAddr    int
+	PublishRate        float64
+	PublishRatePerAddr float64
+	Exempt             prefixFlag
+	ReadHeaderTimeout  time.Duration
+	BodyReadTimeout    time.Duration
+	IdleTimeout        time.Duration
+}
+
+func (l *Limits) register(fs *flag.FlagSet) {
+	l.MaxBodyBytes, l.MaxDataBytes, l.MaxURLBytes, l.MaxHeaderBytes = 4<<20, hub.DefaultLimit, 8<<10, 64<<10
+	fs.Var(&l.MaxBodyBytes, "max-body-bytes", "largest publish request body (413 over it)")
+	fs.Var(&l.MaxDataBytes, "max-data-bytes", "largest data of one event (413 over it)")
+	fs.IntVar(&l.MaxBatch, "max-batch", 1000, "most events in one publish request (413 over it)")
+	fs.IntVar(&l.MaxTopics, "max-topics", hub.MaxTopics, fmt.Sprintf("most topics of one event, at most %d (413 over it)", hub.MaxTopics))
+	fs.IntVar(&l.MaxSelectors, "max-selectors", hub.MaxTopics, fmt.Sprintf("most topic selectors of one subscription or history request, at most %d (414 over it)", hub.MaxTopics))
+	fs.Var(&l.MaxURLBytes, "max-url-bytes", "longest request URL, path and query (414 over it)")
+	fs.Var(&l.MaxHeaderBytes, "max-header-bytes", "largest request line and headers (net/http answers 431 over it)")
+	fs.IntVar(&l.MaxConns, "max-conns", defaultMaxConns(), "most connections open at once (503 over it; 0: no limit; default: the open-file limit less 512)")
+	fs.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 1024, "most connections from one client address, an IPv4 address or IPv6 /64 (429 over it; 0: no limit)")
+	fs.Float64Var(&l.PublishRate, "publish-rate", 0, "publish requests a second for one token, with bursts of a second's worth (429 over it; 0: no limit)")
+	fs.Float64Var(&l.PublishRatePerAddr, "publish-rate-per-addr", 100, "publish requests a second from one client address, with bursts of a second's worth (429 over it; 0: no limit)")
+	l.Exempt.prefixes = httpapi.Loopback
+	fs.Var(&l.Exempt, "limit-exempt", "client addresses the per-address limits do not apply to, such as your reverse proxy's (comma-separated addresses or prefixes, or none)")
+	fs.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send its request's headers")
+	fs.DurationVar(&l.BodyReadTimeout, "body-read-timeout", 30*time.Second, "how long a publish body may take to arrive (408 after it)")
+	fs.DurationVar(&l.IdleTimeout, "idle-timeout", 2*time.Minute, "how long a kept-alive connection may wait for its next request")
+}
+
+// check refuses limits the hub cannot honour.
+func (l *Limits) check() error {
+	switch {
+	case l.MaxTopics < 1 || l.MaxTopics > hub.MaxTopics:
+		return fmt.Errorf("--max-topics must be from 1 to %d", hub.MaxTopics)
+	case l.MaxSelectors < 1 || l.MaxSelectors > hub.MaxTopics:
+		return fmt.Errorf("--max-selectors must be from 1 to %d", hub.MaxTopics)
+	case l.MaxBatch < 1:
+		return errors.New("--max-batch must be at least 1")
+	case l.MaxBodyBytes < 1 || l.MaxDataBytes < 1 || l.MaxURLBytes < 1 || l.MaxHeaderBytes < 1:
+		return errors.New("--max-body-bytes, --max-data-bytes, --max-url-bytes and --max-header-bytes must be positive")
+	case l.MaxConns < 0 || l.MaxConnsPerAddr < 0 || l.PublishRate < 0 || l.PublishRatePerAddr < 0:
+		return errors.New("--max-conns, --max-conns-per-addr, --publish-rate and --publish-rate-per-addr must not be negative")
+	case l.ReadHeaderTimeout <= 0 || l.BodyReadTimeout <= 0 || l.IdleTimeout <= 0:
+		return errors.New("--read-header-timeout, --body-read-timeout and --idle-timeout must be positive")
+	}
+	return nil
+}
+
+// defaultMaxConns leaves room under the open-file limit for the store, the
+// listeners and refused connections waiting for their answer.
+func defaultMaxConns() int {
+	n := openFileLimit()
+	if n <= 0 {
+		return 100_000
+	}
+	return max(64, n-512)
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -61,6 +132,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a stream whose client has not taken what is waiting for it within this long is closed; the client resumes when it reconnects")
 	fs.BoolVar(&c.EventLoop, "event-loop", true, "serve plain HTTP/1 streams from an event loop, without a goroutine each (Linux; false: a goroutine per stream)")
 	c.TransportConfig.register(fs)
+	c.Limits.register(fs)
 }
 
 func (c *Config) retention() hub.Retention {
@@ -72,6 +144,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs := newFlagSet("serve", stderr)
 	cfg.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := cfg.Limits.check(); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -99,6 +174,7 @@ type Main struct {
 	demos    *demo.Demos
 	server   *http.Server
 	listener net.Listener
+	conns    *httpapi.ConnLimiter
 	auth     verifiers
 	dataDir  string
 	tr       transport
@@ -127,9 +203,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.hub, err = hub.New(m.log, hub.Options{
-		QueueSize: m.Config.QueueSize,
-		Heartbeat: m.Config.Heartbeat,
-		Logger:    m.Logger,
+		QueueSize:    m.Config.QueueSize,
+		Heartbeat:    m.Config.Heartbeat,
+		MaxDataBytes: int(m.Config.Limits.MaxDataBytes),
+		Logger:       m.Logger,
 	})
 	if err != nil {
 		return err
@@ -138,6 +215,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.hub.Close()
 		return err
 	}
+	// Counted at the listener, under any TLS, so that streams the event
+	// loop took from net/http are counted until they close.
+	lim := m.Config.Limits
+	m.conns = httpapi.NewConnLimiter(httpapi.ConnLimits{Max: lim.MaxConns, MaxPerAddr: lim.MaxConnsPerAddr, Exempt: lim.Exempt.prefixes})
+	m.listener = m.conns.Listener(m.listener)
 	if err = m.openTransport(); err != nil {
 		m.hub.Close()
 		m.listener.Close()
@@ -151,9 +233,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.server = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           m.conns.Handler(handler),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
 	}
 	m.configureServer(m.server)
@@ -196,6 +279,7 @@ func (m *Main) handler() (http.Handler, error) {
 		}
 		m.demos.Register(mux)
 	}
+	lim := m.Config.Limits
 	m.api = httpapi.New(m.hub, httpapi.Options{
 		Publishers:      m.auth.publishers,
 		Subscribers:     m.auth.subscribers,
@@ -208,6 +292,17 @@ func (m *Main) handler() (http.Handler, error) {
 		WriteTimeout:    m.Config.WriteTimeout,
 		Logger:          m.Logger,
 		NoStats:         !public,
+
+		MaxBodyBytes:       int64(lim.MaxBodyBytes),
+		MaxDataBytes:       int(lim.MaxDataBytes),
+		MaxBatch:           lim.MaxBatch,
+		MaxTopics:          lim.MaxTopics,
+		MaxSelectors:       lim.MaxSelectors,
+		MaxURLBytes:        int(lim.MaxURLBytes),
+		BodyReadTimeout:    lim.BodyReadTimeout,
+		PublishRate:        lim.PublishRate,
+		PublishRatePerAddr: lim.PublishRatePerAddr,
+		Exempt:             lim.Exempt.prefixes,
 
 		GoroutinePerStream: !m.Config.EventLoop,
 	})
