@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -645,4 +646,411 @@ func TestHostileSubscribeTokens(t *testing.T) {
 		hostile{name: "history cookie wrong key", send: get("/history?topic=t", "Cookie", "mercureAuthorization="+badTokens()[8].token), status: 401, msg: "signature is invalid"},
 	)
 	runHostile(t, cases)
+}
+
+// TestHostilePrivateEvents: a private event reaches only subscribers whose
+// token allows one of its topics, live, in replay and in history; a token
+// in the wrong place, or one for another topic, counts for nothing.
+func TestHostilePrivateEvents(t *testing.T) {
+	signSub := func(topics ...string) string { tok, _ := auth.Sign(testKey, nil, topics, 0); return tok }
+	full := signSub("secret")
+	creds := []struct {
+		name    string
+		headers []string
+		query   string
+		allowed bool
+	}{
+		{"no token", nil, "", false},
+		{"token for another topic", []string{"Authorization", "Bearer " + signSub("other")}, "", false},
+		{"publisher token", []string{"Authorization", publisher}, "", false},
+		{"cookie for another topic", []string{"Cookie", "mercureAuthorization=" + signSub("other")}, "", false},
+		{"allowing token in the query", nil, "&authorization=" + full, false},
+		{"allowing token", []string{"Authorization", "Bearer " + full}, "", true},
+		{"allowing cookie", []string{"Cookie", "mercureAuthorization=" + full}, "", true},
+	}
+	pub := func(f *fixture, body string) string {
+		status, b := doPublish(f.t, f.client, f.url, publisher, body)
+		if status != 200 {
+			f.t.Fatalf("publish %s: %d %s", body, status, b)
+		}
+		var ack struct{ ID string }
+		_ = json.Unmarshal([]byte(b), &ack)
+		return ack.ID
+	}
+	const hidden, shown = `{"topic":"secret","data":"hidden","private":true}`, `{"topic":"public","data":"shown"}`
+	firstData := func(want string) func(t *testing.T, f *fixture, resp *http.Response) {
+		return func(t *testing.T, f *fixture, resp *http.Response) {
+			ev, err := nextEvent(sse.NewParser(resp.Body))
+			if err != nil || ev.Data != want {
+				t.Fatalf("first event %+q (%v), want data %q", ev, err, want)
+			}
+		}
+	}
+	var cases []hostile
+	for _, c := range creds {
+		want := map[bool]string{true: "hidden", false: "shown"}[c.allowed]
+		cases = append(cases,
+			hostile{name: "live, " + c.name, status: 200, check: firstData(want), send: func(f *fixture) (*http.Response, error) {
+				resp, err := get("/events?topic=secret&topic=public"+c.query, c.headers...)(f)
+				if err != nil || resp.StatusCode != 200 {
+					return resp, err
+				}
+				br := bufio.NewReader(resp.Body)
+				readUntil(f.t, br, "id: ")
+				pub(f, hidden)
+				pub(f, shown)
+				resp.Body = struct {
+					io.Reader
+					io.Closer
+				}{br, resp.Body}
+				return resp, nil
+			}},
+			hostile{name: "replay, " + c.name, status: 200, check: firstData(want), send: func(f *fixture) (*http.Response, error) {
+				from := pub(f, `{"topic":"public","data":"before"}`)
+				pub(f, hidden)
+				pub(f, shown)
+				return get("/events?topic=secret&topic=public"+c.query, append([]string{"Last-Event-ID", from}, c.headers...)...)(f)
+			}},
+			hostile{name: "history, " + c.name, status: 200, send: func(f *fixture) (*http.Response, error) {
+				pub(f, hidden)
+				pub(f, shown)
+				return get("/history?topic=secret&topic=public"+c.query, c.headers...)(f)
+			}, check: func(t *testing.T, f *fixture, resp *http.Response) {
+				var page struct{ Events []historyEvent }
+				if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, ev := range page.Events {
+					got = append(got, ev.Data)
+				}
+				if w := map[bool]string{true: "hidden,shown", false: "shown"}[c.allowed]; strings.Join(got, ",") != w {
+					t.Fatalf("history %q, want %s", got, w)
+				}
+			}},
+		)
+	}
+	runHostile(t, cases)
+}
+
+// held is a stream a case keeps open.
+type held struct {
+	body io.Closer
+	r    *bufio.Reader
+}
+
+// openStreams opens n streams with c and returns them once registered.
+func openStreams(t *testing.T, c *http.Client, url string, n int) []held {
+	t.Helper()
+	var hs []held
+	for range n {
+		resp, err := c.Get(url + "/events?topic=held")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream: status %d", resp.StatusCode)
+		}
+		r := bufio.NewReader(resp.Body)
+		readUntil(t, r, "id: ")
+		hs = append(hs, held{resp.Body, r})
+	}
+	return hs
+}
+
+// stillDelivered: streams held open through a refusal still get events.
+func stillDelivered(t *testing.T, f *fixture, streams []held) {
+	t.Helper()
+	if _, err := f.h.Publish(context.Background(), hub.Event{Topics: []string{"held"}, Data: "still here"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range streams {
+		readUntil(t, s.r, "data: still here")
+	}
+}
+
+// closeAll closes the streams and waits until the limiter has counted
+// every connection out: none leaks.
+func closeAll(t *testing.T, f *fixture, streams []held) {
+	t.Helper()
+	for _, s := range streams {
+		s.body.Close()
+	}
+	eventually(t, "every connection released", func() bool { return f.conns.Open() == 0 })
+}
+
+func TestHostileConnections(t *testing.T) {
+	none := []netip.Prefix{}
+	var streams []held
+	hold := func(n int, then func(f *fixture) (*http.Response, error)) func(f *fixture) (*http.Response, error) {
+		return func(f *fixture) (*http.Response, error) {
+			streams = openStreams(f.t, f.client, f.url, n)
+			return then(f)
+		}
+	}
+	refused := func(also func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture, resp *http.Response) {
+		return func(t *testing.T, f *fixture, resp *http.Response) {
+			if resp.Header.Get("Retry-After") != "5" || !resp.Close {
+				t.Fatalf("Retry-After %q, close %v; want 5 and the connection closed", resp.Header.Get("Retry-After"), resp.Close)
+			}
+			stillDelivered(t, f, streams)
+			if also != nil {
+				also(t, f)
+			}
+			closeAll(t, f, streams)
+		}
+	}
+	runHostile(t, []hostile{
+		{name: "over the total", fo: fixtureOpts{conns: &ConnLimits{Max: 3}}, send: hold(3, get("/events?topic=t")),
+			status: 503, reason: ReasonTooManyConns, msg: "maximum of 3 connections",
+			check: refused(func(t *testing.T, f *fixture) {
+				if n := f.h.Stats().Subscribers; n != 3 {
+					t.Fatalf("%d subscribers; the refused request must not reach the hub", n)
+				}
+			})},
+		{name: "over the total, a publish", fo: fixtureOpts{conns: &ConnLimits{Max: 2}}, send: hold(2, publish(publisher, `{"topic":"t"}`)),
+			status: 503, reason: ReasonTooManyConns, msg: "maximum of 2",
+			check: refused(func(t *testing.T, f *fixture) {
+				if f.h.Stats().Published != 1 { // the one stillDelivered made
+					t.Fatal("a refused publish was published")
+				}
+			})},
+		{name: "over the address limit", fo: fixtureOpts{conns: &ConnLimits{MaxPerAddr: 2, Exempt: none}}, send: hold(2, get("/events?topic=t")),
+			status: 429, reason: ReasonTooManyConnsAddr, msg: "at most 2 connections from one address",
+			check: refused(func(t *testing.T, f *fixture) { f.stillServes() })}, // another address, while these are held
+		{name: "an exempt address has no address limit", fo: fixtureOpts{conns: &ConnLimits{MaxPerAddr: 1}}, send: hold(3, get("/healthz")), status: 200,
+			check: func(t *testing.T, f *fixture, _ *http.Response) { closeAll(t, f, streams) }},
+		{name: "health is answered when full", fo: fixtureOpts{conns: &ConnLimits{Max: 2}}, send: hold(2, get("/healthz")), status: 200,
+			check: func(t *testing.T, f *fixture, resp *http.Response) {
+				if !resp.Close {
+					t.Fatal("a refused connection is kept after its health answer")
+				}
+				closeAll(t, f, streams)
+			}},
+		{name: "streams on the event loop are released when they close", fo: fixtureOpts{conns: &ConnLimits{Max: 2}}, send: hold(2, get("/healthz")), status: 200,
+			check: func(t *testing.T, f *fixture, _ *http.Response) {
+				if f.api.loop == nil || f.api.loop.Len() != 2 {
+					t.Fatal("the counted connections' streams are not served by the event loop")
+				}
+				closeAll(t, f, streams)
+				streams = openStreams(t, f.client, f.url, 2) // room again
+				closeAll(t, f, streams)
+			}},
+		{name: "streams with a goroutine each are released when they close", fo: fixtureOpts{api: Options{GoroutinePerStream: true}, conns: &ConnLimits{Max: 2}},
+			send: hold(2, get("/healthz")), status: 200,
+			check: func(t *testing.T, f *fixture, _ *http.Response) {
+				closeAll(t, f, streams)
+				streams = openStreams(t, f.client, f.url, 2)
+				closeAll(t, f, streams)
+			}},
+		{name: "a flood of silent connections", fo: fixtureOpts{conns: &ConnLimits{Max: 2}}, send: hold(2, func(f *fixture) (*http.Response, error) {
+			var flood []net.Conn
+			for range maxRefusing + 50 {
+				nc, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+				if err != nil {
+					return nil, err
+				}
+				flood = append(flood, nc)
+			}
+			// The refused wait for their answer, a bounded number of them.
+			eventually(f.t, "the refusing pool full", func() bool { return f.conns.nRefusing.Load() == maxRefusing })
+			if _, err := get("/healthz")(f); err == nil {
+				f.t.Fatal("a connection over the refusing pool was answered, not closed")
+			}
+			for _, nc := range flood {
+				nc.Close()
+			}
+			eventually(f.t, "the flood's connections released", func() bool { return f.conns.nRefusing.Load() == 0 })
+			return get("/events?topic=t")(f) // answered again
+		}), status: 503, reason: ReasonTooManyConns, check: refused(nil)},
+	})
+}
+
+// fakeClock is the rate limits' clock in tests: it moves only when told.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestHostilePublishRates(t *testing.T) {
+	none := []netip.Prefix{}
+	body := `{"topic":"t","data":"x"}`
+	clock := &fakeClock{now: time.Unix(1e9, 0)} // each case has limiters of its own
+	opts := func(o Options) fixtureOpts {
+		o.Now = clock.Now
+		return fixtureOpts{api: o}
+	}
+	// times publishes n times with authz; each must answer 200.
+	times := func(n int, authz string, then func(f *fixture) (*http.Response, error)) func(f *fixture) (*http.Response, error) {
+		return func(f *fixture) (*http.Response, error) {
+			for i := range n {
+				if status, b := doPublish(f.t, f.client, f.url, authz, body); status != 200 {
+					f.t.Fatalf("publish %d within the rate: %d %s", i, status, b)
+				}
+			}
+			return then(f)
+		}
+	}
+	retryAfter := func(want string, then func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture, resp *http.Response) {
+		return func(t *testing.T, f *fixture, resp *http.Response) {
+			if got := resp.Header.Get("Retry-After"); got != want {
+				t.Fatalf("Retry-After %q, want %q", got, want)
+			}
+			if then != nil {
+				then(t, f)
+			}
+		}
+	}
+	other, _ := auth.Sign(testKey, []string{"*"}, []string{"x"}, 0)
+	runHostile(t, []hostile{
+		{name: "per address", fo: opts(Options{PublishRatePerAddr: 2, Exempt: none}), send: times(2, publisher, publish(publisher, body)),
+			status: 429, reason: ReasonRateLimited, msg: "this client address may publish 2 times a second",
+			check: retryAfter("1", func(t *testing.T, f *fixture) {
+				if n := f.h.Stats().Published; n != 2 {
+					t.Fatalf("%d published, want the 2 within the rate", n)
+				}
+			})},
+		{name: "per address, refilled after Retry-After", fo: opts(Options{PublishRatePerAddr: 2, Exempt: none}), send: times(2, publisher, publish(publisher, body)),
+			status: 429, reason: ReasonRateLimited, check: retryAfter("1", func(t *testing.T, f *fixture) {
+				clock.advance(500 * time.Millisecond) // a refused publish took nothing: one is back
+				if status, b := doPublish(t, f.client, f.url, publisher, body); status != 200 {
+					t.Fatalf("after the wait: %d %s", status, b)
+				}
+			})},
+		{name: "per address counts bad tokens", fo: opts(Options{PublishRatePerAddr: 2, Exempt: none}),
+			send: func(f *fixture) (*http.Response, error) {
+				for range 2 {
+					if status, _ := doPublish(f.t, f.client, f.url, "Bearer bad", body); status != 401 {
+						f.t.Fatalf("bad token: %d", status)
+					}
+				}
+				return publish(publisher, body)(f)
+			}, status: 429, reason: ReasonRateLimited, check: retryAfter("1", nil)},
+		{name: "per address, slow rate", fo: opts(Options{PublishRatePerAddr: 0.1, Exempt: none}), send: times(1, publisher, publish(publisher, body)),
+			status: 429, reason: ReasonRateLimited, msg: "0.1 times a second", check: retryAfter("10", nil)},
+		{name: "loopback exempt from the address rate", fo: opts(Options{PublishRatePerAddr: 1}), send: times(5, publisher, publish(publisher, body)), status: 200},
+		{name: "per token", fo: opts(Options{PublishRate: 1}), send: times(1, publisher, publish(publisher, body)),
+			status: 429, reason: ReasonRateLimited, msg: "this token may publish 1 times a second",
+			check: retryAfter("1", func(t *testing.T, f *fixture) {
+				if status, b := doPublish(t, f.client, f.url, "Bearer "+other, body); status != 200 {
+					t.Fatalf("another token: %d %s", status, b)
+				}
+			})},
+		{name: "per token, a batch is one request", fo: opts(Options{PublishRate: 1}), send: times(1, publisher, publish(publisher, "["+body+","+body+"]")),
+			status: 429, reason: ReasonRateLimited},
+	})
+}
+
+// slowConn dials the fixture and writes what it is given.
+func slowConn(t *testing.T, f *fixture) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// closedByServer reads nc until the server closes it, failing after 10s;
+// a drip, if set, is written every 20ms meanwhile (it must not keep the
+// connection alive).
+func closedByServer(t *testing.T, nc net.Conn, drip string) []byte {
+	t.Helper()
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(nc)
+		done <- b
+	}()
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case b := <-done:
+			return b
+		case <-bound.C:
+			nc.Close()
+			<-done
+			t.Fatal("the server kept a slow connection for 10s")
+		case <-tick.C:
+			if drip != "" {
+				_, _ = io.WriteString(nc, drip)
+			}
+		}
+	}
+}
+
+func TestHostileSlowClients(t *testing.T) {
+	timeouts := fixtureOpts{api: Options{BodyReadTimeout: 200 * time.Millisecond}, server: func(s *http.Server) {
+		s.ReadHeaderTimeout, s.IdleTimeout = 200*time.Millisecond, 200*time.Millisecond
+	}}
+	const head = "POST /publish HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 100\r\n\r\n"
+	answered408 := func(t *testing.T, b []byte) {
+		t.Helper()
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(b))), nil)
+		if err != nil {
+			t.Fatalf("no answer before the close: %q", b)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("status %d, want 408", resp.StatusCode)
+		}
+		checkErrorBody(t, resp, ReasonBodyReadTimeout, "did not arrive within 200ms")
+	}
+	cases := []struct {
+		name  string
+		write string
+		drip  string
+		check func(t *testing.T, b []byte)
+	}{
+		{"headers never finished", "GET /events?topic=t HTTP/1.1\r\nHost: x\r\n", "", nil},
+		{"headers dripped", "GET /events?topic=t HTTP/1.1\r\nHost: x\r\n", "X", func(t *testing.T, b []byte) {
+			// A header line cut short is malformed: net/http says so.
+			if !strings.HasPrefix(string(b), "HTTP/1.1 400 Bad Request\r\n") {
+				t.Fatalf("answer %q, want net/http's 400", b)
+			}
+		}},
+		{"nothing sent", "", "", nil},
+		{"body never finished", fmt.Sprintf(head, publisher) + `{"topic":"t",`, "", answered408},
+		{"body dripped", fmt.Sprintf(head, publisher) + `{"topic":"t","data":"`, "x", answered408},
+		{"idle after a request", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "", func(t *testing.T, b []byte) {
+			if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK") {
+				t.Fatalf("answer %q, want 200 before the idle close", b)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, timeouts)
+			nc := slowConn(t, f)
+			if _, err := io.WriteString(nc, tc.write); err != nil {
+				t.Fatal(err)
+			}
+			b := closedByServer(t, nc, tc.drip)
+			if tc.check != nil {
+				tc.check(t, b)
+			} else if len(b) != 0 {
+				t.Fatalf("answered %q; a slow request is closed unanswered", b)
+			}
+			if f.h.Stats().Published != 0 {
+				t.Fatal("a slow request published")
+			}
+			f.stillServes()
+		})
+	}
 }

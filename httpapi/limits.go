@@ -91,12 +91,14 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(a.opts.BodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
-	// The deadline must not outlive the body: net/http reads on in the
-	// background while the handler runs, and would cancel the request.
-	_ = rc.SetReadDeadline(time.Time{})
 	var big *http.MaxBytesError
 	switch {
 	case err == nil:
+		// The deadline must not outlive the body: net/http reads on in
+		// the background while the handler runs, and would cancel the
+		// request. After an error it stays: net/http would otherwise
+		// wait, with no deadline, for the rest of a body that is late.
+		_ = rc.SetReadDeadline(time.Time{})
 		return body, nil
 	case errors.As(err, &big):
 		return nil, tooLarge(ReasonBodyTooLarge, "body larger than %d bytes", big.Limit)
