@@ -135,34 +135,6 @@ func TestStatsStreamsFigures(t *testing.T) {
 	}
 }
 
-// FuzzPublishDecode: no body makes the decoder panic, and whatever it
-// accepts is a batch of valid size whose events the hub then validates.
-func FuzzPublishDecode(f *testing.F) {
-	for _, s := range []string{
-		`{"topic":"t","data":"x"}`, `[{"topics":["a","b"],"data":{"k":1}}]`, `{"topic":"t","id":"a\nb"}`,
-		`[]`, `{`, `{"topic":"t","retry":-1}`, `{"topic":"t"} {}`, `{"data":null,"topic":"t","private":true}`,
-	} {
-		f.Add([]byte(s))
-	}
-	a := &API{opts: Options{}}
-	a.opts.setDefaults()
-	f.Fuzz(func(t *testing.T, body []byte) {
-		events, _, err := a.decodePublish(body)
-		if err != nil {
-			return
-		}
-		if len(events) == 0 || len(events) > a.opts.MaxBatch {
-			t.Fatalf("accepted a batch of %d events", len(events))
-		}
-		for _, ev := range events {
-			if ev.Retry < 0 {
-				t.Fatalf("accepted a negative retry")
-			}
-			_ = ev.Validate(0)
-		}
-	})
-}
-
 func TestUnknownPathsAreNotFound(t *testing.T) {
 	srv, _ := newServer(t, Options{})
 	resp, err := http.Get(srv.URL + "/no/such/page")
