@@ -599,6 +599,9 @@ func TestHostileLastEventID(t *testing.T) {
 		}},
 		hostile{name: "raw header with CR", send: raw("GET /events?topic=t HTTP/1.1\r\nHost: x\r\nLast-Event-ID: a\rb\r\n\r\n"), status: 400},
 		hostile{name: "raw header with NUL", send: raw("GET /events?topic=t HTTP/1.1\r\nHost: x\r\nLast-Event-ID: a\x00b\r\n\r\n"), status: 400},
+		hostile{name: "raw headers over the limit", status: http.StatusRequestHeaderFieldsTooLarge,
+			fo:   fixtureOpts{server: func(s *http.Server) { s.MaxHeaderBytes = 1 << 10 }},
+			send: raw("GET /events?topic=t HTTP/1.1\r\nHost: x\r\nLast-Event-ID: " + strings.Repeat("i", 8<<10) + "\r\n\r\n")},
 		hostile{name: "raw request line with a space in the target", send: raw("GET /events?topic=t lastEventID=x HTTP/1.1\r\nHost: x\r\n\r\n"), status: 400},
 	)
 	runHostileRaw(t, cases)
@@ -626,8 +629,8 @@ func runHostileRaw(t *testing.T, cases []hostile) {
 			}
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10)) // a stream, were it accepted, would not end
 			resp.Body.Close()
-			if resp.StatusCode != tc.status || !strings.HasPrefix(string(b), "400 Bad Request") {
-				t.Fatalf("answer %d %q, want net/http's 400", resp.StatusCode, b)
+			if want := fmt.Sprintf("%d %s", tc.status, http.StatusText(tc.status)); resp.StatusCode != tc.status || !strings.HasPrefix(string(b), want) {
+				t.Fatalf("answer %d %q, want net/http's %s", resp.StatusCode, b, want)
 			}
 			f.stillServes()
 		})
