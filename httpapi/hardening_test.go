@@ -58,7 +58,9 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last
 	f := &fixture{t: t, h: newHub(t)}
-	fo.api.Verifier = auth.NewVerifier(testKey)
+	if fo.api.Verifier == nil {
+		fo.api.Verifier = auth.NewVerifier(testKey)
+	}
 	f.api = New(f.h, fo.api)
 	var handler http.Handler = f.api
 	f.srv = httptest.NewUnstartedServer(handler)
@@ -312,7 +314,8 @@ func TestHostileTokenPlaces(t *testing.T) {
 	const noToken = "a valid bearer token is required"
 	runHostile(t, []hostile{
 		{name: "no token", send: publish("", body), status: 401, msg: noToken},
-		{name: "in the query", send: withReq(func(r *http.Request) { r.URL.RawQuery = "authorization=" + tok }), status: 401, msg: noToken},
+		{name: "in the query", send: withReq(func(r *http.Request) { r.URL.RawQuery = "authorization=" + tok }), status: 401, msg: "not in the URL"},
+		{name: "in another query parameter", send: withReq(func(r *http.Request) { r.URL.RawQuery = "access_token=" + tok }), status: 401, msg: noToken},
 		{name: "in the body", send: publish("", `{"topic":"t","token":"`+tok+`"}`), status: 401, msg: noToken},
 		{name: "basic scheme", send: publish("Basic "+tok, body), status: 401, msg: noToken},
 		{name: "no scheme", send: publish(tok, body), status: 401, msg: noToken},
@@ -648,6 +651,33 @@ func TestHostileSubscribeTokens(t *testing.T) {
 		hostile{name: "history header expired", send: get("/history?topic=t", "Authorization", "Bearer "+badTokens()[6].token), status: 401, msg: "token is expired"},
 		hostile{name: "history cookie wrong key", send: get("/history?topic=t", "Cookie", "mercureAuthorization="+badTokens()[8].token), status: 401, msg: "signature is invalid"},
 	)
+	// Subscriber tokens from an identity provider: audience and issuer.
+	idp, err := auth.New(context.Background(), auth.Options{Keys: []auth.Key{{Key: testKey}},
+		Algorithms: []string{"HS256"}, Audience: "hub.example", Issuer: "idp.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withIDP := fixtureOpts{api: Options{Subscribers: idp}}
+	claims := func(aud, iss string) string {
+		return "Bearer " + token(jwt.SigningMethodHS256, testKey, func(c jwt.MapClaims) {
+			if aud != "" {
+				c["aud"] = aud
+			}
+			if iss != "" {
+				c["iss"] = iss
+			}
+		})
+	}
+	for _, c := range []struct{ name, aud, iss, msg string }{
+		{"wrong audience", "other.example", "idp.example", "token has invalid audience"},
+		{"no audience", "", "idp.example", "aud claim is required"},
+		{"wrong issuer", "hub.example", "evil.example", "token has invalid issuer"},
+		{"no issuer", "hub.example", "", "iss claim is required"},
+	} {
+		cases = append(cases, hostile{name: c.name, fo: withIDP, send: get("/events?topic=t", "Authorization", claims(c.aud, c.iss)), status: 401, msg: c.msg})
+	}
+	cases = append(cases, hostile{name: "right audience and issuer", fo: withIDP, send: get("/events?topic=t", "Authorization", claims("hub.example", "idp.example")),
+		status: 200, check: func(t *testing.T, f *fixture, resp *http.Response) { readUntil(t, bufio.NewReader(resp.Body), "id: ") }})
 	runHostile(t, cases)
 }
 
@@ -667,7 +697,8 @@ func TestHostilePrivateEvents(t *testing.T) {
 		{"token for another topic", []string{"Authorization", "Bearer " + signSub("other")}, "", false},
 		{"publisher token", []string{"Authorization", publisher}, "", false},
 		{"cookie for another topic", []string{"Cookie", "mercureAuthorization=" + signSub("other")}, "", false},
-		{"allowing token in the query", nil, "&authorization=" + full, false},
+		{"allowing token in another query parameter", nil, "&access_token=" + full, false},
+		{"allowing token in the query", nil, "&authorization=" + full, true},
 		{"allowing token", []string{"Authorization", "Bearer " + full}, "", true},
 		{"allowing cookie", []string{"Cookie", "mercureAuthorization=" + full}, "", true},
 	}
@@ -833,7 +864,7 @@ func TestHostileConnections(t *testing.T) {
 			}},
 		{name: "streams on the event loop are released when they close", fo: fixtureOpts{conns: &ConnLimits{Max: 2}}, send: hold(2, get("/healthz")), status: 200,
 			check: func(t *testing.T, f *fixture, _ *http.Response) {
-				if f.api.loop == nil || f.api.loop.Len() != 2 {
+				if f.api.streams.Looped() != 2 {
 					t.Fatal("the counted connections' streams are not served by the event loop")
 				}
 				closeAll(t, f, streams)
