@@ -196,7 +196,7 @@ func (h *Hub) Close() error {
 	}
 	h.cancel()
 	h.wg.Wait()
-	h.reg.endAll(ErrHubClosed)
+	h.reg.close(ErrHubClosed)
 	return nil
 }
 

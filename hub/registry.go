@@ -15,6 +15,9 @@ type registry struct {
 	exact    map[string]map[*Subscription]struct{}
 	patterns map[*Subscription]struct{}
 	count    int64
+	// closed is set by close, under the write lock: from then on add
+	// refuses, so no subscription can register after the hub ended all.
+	closed bool
 	// dispatched is the Seq of the last event fanned out. Only the single
 	// dispatcher stores it, while holding the read lock, so a subscription
 	// registered under the write lock knows exactly which events it will
@@ -28,14 +31,18 @@ func (r *registry) init() {
 	r.patterns = make(map[*Subscription]struct{})
 }
 
-// add registers s and returns the Seq of the last event dispatched before it.
-func (r *registry) add(s *Subscription) uint64 {
+// add registers s and returns the Seq of the last event dispatched before
+// it. It reports false, registering nothing, once the registry is closed.
+func (r *registry) add(s *Subscription) (uint64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return 0, false
+	}
 	r.count++
 	if !s.exactOnly() {
 		r.patterns[s] = struct{}{}
-		return r.dispatched.Load()
+		return r.dispatched.Load(), true
 	}
 	for _, sel := range s.selectors {
 		set := r.exact[sel.raw]
@@ -45,7 +52,7 @@ func (r *registry) add(s *Subscription) uint64 {
 		}
 		set[s] = struct{}{}
 	}
-	return r.dispatched.Load()
+	return r.dispatched.Load(), true
 }
 
 func (r *registry) remove(s *Subscription) {
@@ -92,10 +99,25 @@ func (r *registry) each(topics []string, seq uint64, fn func(s *Subscription, ma
 	r.dispatched.Store(seq)
 }
 
+// close ends every subscription with err and refuses any later add. The
+// flag and the ending happen under one write lock, so a Subscribe racing
+// Close is either ended here or refused, never left registered and alive.
+func (r *registry) close(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	r.endLocked(err)
+}
+
 // endAll ends every subscription with err.
 func (r *registry) endAll(err error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	r.endLocked(err)
+}
+
+// endLocked ends every subscription with err; r.mu must be held.
+func (r *registry) endLocked(err error) {
 	for _, set := range r.exact {
 		for s := range set {
 			s.end(err)

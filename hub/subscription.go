@@ -109,7 +109,10 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		}
 	}
 	s.live = !s.replaying
-	dispatched := h.reg.add(s)
+	dispatched, ok := h.reg.add(s)
+	if !ok {
+		return nil, ErrHubClosed // Close ran while this was being set up
+	}
 	if !s.replaying {
 		s.pos = dispatched
 		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
