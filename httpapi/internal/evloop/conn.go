@@ -124,6 +124,10 @@ func (w *worker) serve(c *conn) {
 		w.end(c)
 		return
 	}
+	// Taken now, so a heartbeat that comes while this serve writes is
+	// served by the next serve (the stream is scheduled again), not
+	// swallowed by what this one sent before it came.
+	beat := c.beat.Swap(false)
 	if c.readable.Swap(false) && !w.drainInput(c) {
 		w.end(c)
 		return
@@ -163,7 +167,7 @@ func (w *worker) serve(c *conn) {
 			break
 		}
 	}
-	if c.beat.Swap(false) && !sent && len(c.pending) == 0 {
+	if beat && !sent && len(c.pending) == 0 {
 		if !w.write(c, heartbeat) {
 			w.end(c)
 		}
