@@ -52,6 +52,7 @@ func (h *Hub) skipTrimmed(pos uint64) uint64 {
 	}
 	h.opts.Logger.Error("dispatcher fell behind retention; ending every subscription so clients resume",
 		"after", pos, "first", info.First)
+	h.recent.reset(info.First - 1)
 	h.reg.endAll(ErrLagged)
 	return info.First - 1
 }
@@ -75,6 +76,9 @@ func (h *Hub) pause(failures int) bool {
 func (h *Hub) fanout(ev *Event) {
 	frame := h.encode(ev)
 	h.stats.dispatched.Add(1)
+	// Before the event counts as dispatched (reg.each), so a subscriber
+	// registering after it finds it here.
+	h.recent.add(ev, frame)
 	if frame == nil {
 		return
 	}

@@ -36,6 +36,11 @@ type Options struct {
 	// ReplayBatch is how many events a replaying subscriber reads from the
 	// log at a time (default 512).
 	ReplayBatch int
+	// RecentBytes bounds the memory of the latest events kept encoded, so
+	// that subscribers resuming from one of them are served from memory,
+	// the bytes shared with live delivery, instead of reading and encoding
+	// the log once each (default 16 MiB; negative keeps none).
+	RecentBytes int
 	// SelectorCacheSize bounds the cache of compiled topic selectors
 	// (default 10,000).
 	SelectorCacheSize int
@@ -58,6 +63,9 @@ func (o *Options) setDefaults() {
 	if o.ReplayBatch <= 0 {
 		o.ReplayBatch = 512
 	}
+	if o.RecentBytes == 0 {
+		o.RecentBytes = 16 << 20
+	}
 	if o.SelectorCacheSize <= 0 {
 		o.SelectorCacheSize = 10_000
 	}
@@ -76,6 +84,7 @@ type Hub struct {
 	epoch     string
 	selectors *SelectorCache
 	reg       registry
+	recent    recent
 	stats     counters
 
 	ctx    context.Context
@@ -102,6 +111,7 @@ func New(log Log, opts Options) (*Hub, error) {
 	}
 	h.reg.init()
 	h.reg.dispatched.Store(info.Last)
+	h.recent.init(opts.RecentBytes, info.Last)
 	beat := make(chan struct{})
 	h.beat.Store(&beat)
 	h.ctx, h.cancel = context.WithCancel(context.Background())

@@ -262,7 +262,17 @@ func TestSlowSubscriberIsDisconnectedAlone(t *testing.T) {
 // log that grows while they replay, with a queue small enough to overflow
 // during replay, and checks each sees every later event exactly once, in order.
 func TestHandoffHasNoGapAndNoDuplicate(t *testing.T) {
-	h := newHub(t, hub.Options{QueueSize: 8, ReplayBatch: 7}, hub.Retention{})
+	// Replays read the log only, the hub's recent frames only, or both
+	// (a budget of about 40 frames, so most replays start in the log).
+	for _, recent := range []int{-1, 40 * 120, 0} {
+		t.Run(fmt.Sprintf("recent=%d", recent), func(t *testing.T) {
+			testHandoff(t, hub.Options{QueueSize: 8, ReplayBatch: 7, RecentBytes: recent})
+		})
+	}
+}
+
+func testHandoff(t *testing.T, opts hub.Options) {
+	h := newHub(t, opts, hub.Retention{})
 	const total = 3000
 	ids := make(chan string, total) // the publisher's progress
 	go func() {
@@ -434,35 +444,61 @@ func TestHeartbeatChannel(t *testing.T) {
 
 // TestPollReadsOneReplayBatchPerCall: a replay with nothing for the
 // subscriber does not read the whole log in one call; each call reads a
-// batch and asks its owner, through OnReady, to come back.
+// batch and asks its owner, through OnReady, to come back. The same holds
+// when the replay reads the hub's recent frames instead of the log.
 func TestPollReadsOneReplayBatchPerCall(t *testing.T) {
-	h := newHub(t, hub.Options{ReplayBatch: 10}, hub.Retention{})
-	// No event is for the subscriber, so the dispatcher never wakes it:
-	// every wake-up below comes from Poll.
-	first := publish(t, h, hub.Event{Topics: []string{"other"}, Data: "first"})
-	var others []hub.Event
-	for range 95 {
-		others = append(others, hub.Event{Topics: []string{"other"}, Data: "x"})
+	for _, tc := range []struct {
+		name   string
+		recent int
+	}{{"from the log", -1}, {"from recent frames", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHub(t, hub.Options{ReplayBatch: 10, RecentBytes: tc.recent}, hub.Retention{})
+			// No event is for the subscriber, so the dispatcher never wakes it:
+			// every wake-up below comes from Poll.
+			first := publish(t, h, hub.Event{Topics: []string{"other"}, Data: "first"})
+			var others []hub.Event
+			for range 95 {
+				others = append(others, hub.Event{Topics: []string{"other"}, Data: "x"})
+			}
+			publish(t, h, others...)
+			// Recent frames are those dispatched: wait until all were.
+			eventually(t, func() bool { return h.Stats().Dispatched == 96 })
+			s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"mine"}, LastEventID: first[0]})
+			wakes := 0
+			s.OnReady(func() { wakes++ })
+			ctx := context.Background()
+			polls := 0
+			for {
+				got, err := s.Poll(ctx, nil)
+				if err != nil || len(got) != 0 {
+					t.Fatalf("Poll: %q, %v; nothing was published for this subscriber", got, err)
+				}
+				polls++
+				if wakes < polls {
+					break // live: no more wake-ups
+				}
+			}
+			// 95 events in batches of 10: nine full batches, each a call of its
+			// own, then the partial batch that ends the replay.
+			if polls != 10 || wakes != 9 {
+				t.Fatalf("%d calls and %d wake-ups, want 10 and 9", polls, wakes)
+			}
+		})
 	}
-	publish(t, h, others...)
-	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"mine"}, LastEventID: first[0]})
-	wakes := 0
-	s.OnReady(func() { wakes++ })
-	ctx := context.Background()
-	polls := 0
-	for {
-		got, err := s.Poll(ctx, nil)
-		if err != nil || len(got) != 0 {
-			t.Fatalf("Poll: %q, %v; nothing was published for this subscriber", got, err)
+}
+
+// eventually fails the test unless cond becomes true within a bound,
+// checking it on a ticker.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("condition not met within 10s")
 		}
-		polls++
-		if wakes < polls {
-			break // live: no more wake-ups
-		}
-	}
-	// 95 events in batches of 10: nine full batches, each a call of its
-	// own, then the partial batch that ends the replay.
-	if polls != 10 || wakes != 9 {
-		t.Fatalf("%d calls and %d wake-ups, want 10 and 9", polls, wakes)
 	}
 }

@@ -190,7 +190,12 @@ func (s *Subscription) exactOnly() bool {
 // matches one of the event's topics and, for a private event, one of its
 // allowed selectors does too.
 func (s *Subscription) wants(ev *Event) bool {
-	return matchAny(s.selectors, ev.Topics) && s.allows(ev)
+	return s.wantsTopics(ev.Topics, ev.Private)
+}
+
+// wantsTopics is wants for an event known by its topics and private flag.
+func (s *Subscription) wantsTopics(topics []string, private bool) bool {
+	return matchAny(s.selectors, topics) && (!private || matchAny(s.allowed, topics))
 }
 
 // allows reports whether the subscriber may receive ev: any public event, a
@@ -354,9 +359,15 @@ func (s *Subscription) drain(out [][]byte) ([][]byte, error) {
 	return out, err
 }
 
-// replay appends the next events after pos from the log. When the log has
-// no more, the subscription goes live: the queue then holds every event
-// dispatched since it registered, and drain skips those replay already gave.
+// replayBytes bounds the frames one replay call returns, so a replay of
+// large events is written in pieces a healthy client takes, and the event
+// loop's unsent buffer stays small.
+const replayBytes = 512 << 10
+
+// replay appends the next events after pos: from the hub's recent frames
+// when they reach back that far, else from the log. When there are no more,
+// the subscription goes live: the queue then holds every event dispatched
+// since it registered, and drain skips those replay already gave.
 func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, error) {
 	s.mu.Lock()
 	err := s.err
@@ -364,20 +375,15 @@ func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, erro
 	if err != nil {
 		return out, err
 	}
-	events, err := s.h.log.Read(ctx, s.pos, s.h.opts.ReplayBatch)
-	if err != nil {
-		return out, fmt.Errorf("replaying after seq %d: %w", s.pos, err)
-	}
-	for _, ev := range events {
-		s.pos = ev.Seq
-		if s.wants(ev) {
-			if frame := s.h.encode(ev); frame != nil {
-				out = append(out, frame)
-			}
+	start := len(out)
+	out, more, ok := s.h.recent.read(s, out, s.h.opts.ReplayBatch, replayBytes)
+	if !ok {
+		if out, more, err = s.replayLog(ctx, out); err != nil {
+			return out, err
 		}
 	}
-	s.h.stats.delivered.Add(int64(len(out)))
-	if len(events) == s.h.opts.ReplayBatch {
+	s.h.stats.delivered.Add(int64(len(out) - start))
+	if more {
 		return out, nil
 	}
 	s.mu.Lock()
@@ -392,4 +398,27 @@ func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, erro
 	s.live = true
 	s.replaying = false
 	return out, nil
+}
+
+// replayLog appends the frames s wants among the next batch of the log.
+// more is true unless the batch reached the end of the log.
+func (s *Subscription) replayLog(ctx context.Context, out [][]byte) (_ [][]byte, more bool, err error) {
+	events, err := s.h.log.Read(ctx, s.pos, s.h.opts.ReplayBatch)
+	if err != nil {
+		return out, false, fmt.Errorf("replaying after seq %d: %w", s.pos, err)
+	}
+	bytes := 0
+	for _, ev := range events {
+		if bytes >= replayBytes {
+			return out, true, nil // the rest is read again next time
+		}
+		s.pos = ev.Seq
+		if s.wants(ev) {
+			if frame := s.h.encode(ev); frame != nil {
+				out = append(out, frame)
+				bytes += len(frame)
+			}
+		}
+	}
+	return out, len(events) == s.h.opts.ReplayBatch, nil
 }

@@ -41,6 +41,13 @@ type benchConfig struct {
 	Protocol    string
 	Publishers  int
 	IdlePID     int
+	// A reconnect storm (--resumers): that many streams open at once
+	// while the others are live, each resuming ResumeBehind events back.
+	Resumers     int
+	ResumeBehind int
+	StormAt      time.Duration
+	// lastEventID is what one stream being opened resumes after.
+	lastEventID string
 }
 
 // benchCmd is the project's load tool: it opens subscribers to a running
@@ -64,6 +71,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.StringVar(&c.Protocol, "protocol", "ssehub", "the hub's API: ssehub (GET /events, POST /publish) or mercure (/.well-known/mercure, one form POST per event), to measure a Mercure hub the same way")
 	fs.IntVar(&c.IdlePID, "idle-memory-of", 0, "instead of publishing, open --subscribers idle streams and report how much the resident memory of the hub process with this pid grew per stream")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file, to see what it spends")
+	fs.IntVar(&c.Resumers, "resumers", 0, "a reconnect storm: while publishing, open this many more streams at once, each resuming --resume-behind events back, and report the live latency during the storm and when the last resumer caught up")
+	fs.IntVar(&c.ResumeBehind, "resume-behind", 1000, "how many events back each of the --resumers resumes")
+	fs.DurationVar(&c.StormAt, "storm-at", 0, "when the storm starts after publishing began (default: half of --duration, and never before --resume-behind events were published)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -77,6 +87,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if c.Protocol != "ssehub" && c.Protocol != "mercure" {
 		fmt.Fprintln(stderr, "ssehub bench: --protocol must be ssehub or mercure")
+		return errUsage
+	}
+	if c.Resumers < 0 || (c.Resumers > 0 && (c.ResumeBehind < 1 || c.Protocol != "ssehub" || c.Publishers != 1)) {
+		fmt.Fprintln(stderr, "ssehub bench: --resumers needs --resume-behind ≥ 1, one publisher and the ssehub protocol")
 		return errUsage
 	}
 	if c.CPUProfile != "" {
@@ -181,18 +195,15 @@ type benchResult struct {
 	latencies  []time.Duration // sorted
 	publishFor time.Duration
 	elapsed    time.Duration // from the first publish to the last delivery
+	storm      *stormResult
 }
 
 func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	subs := make([]*benchSubscriber, c.Subscribers)
-	open := openBenchSubscriber
-	if c.Reader == "epoll" {
-		open = openRawSubscriber
-	}
 	for i := range subs {
-		s, err := open(ctx, c, i)
+		s, err := openBenchStream(ctx, c, i)
 		if err != nil {
 			for _, s := range subs[:i] {
 				s.close()
@@ -203,21 +214,22 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	}
 	var lastDelivery atomic.Int64
 	var wg sync.WaitGroup
-	if c.Reader == "epoll" {
-		if err := pollSubscribers(ctx, subs, &lastDelivery, &wg); err != nil {
-			for _, s := range subs {
-				s.close()
-			}
-			return benchResult{}, err
-		}
-	} else {
+	if err := readBenchStreams(ctx, c, subs, &lastDelivery, &wg); err != nil {
 		for _, s := range subs {
-			wg.Go(func() { s.read(&lastDelivery) })
+			s.close()
 		}
+		return benchResult{}, err
 	}
 	fmt.Fprintf(stderr, "ssehub bench: %d subscribers connected; publishing %d events/s for %v\n", c.Subscribers, c.Rate, c.Duration)
+	var st *storm
+	var acked func([]string)
 	start := time.Now()
-	published, err := publishAtRate(ctx, c)
+	if c.Resumers > 0 {
+		st = newStorm(c)
+		acked = st.acked
+		go st.run(ctx, start, &wg, stderr)
+	}
+	published, err := publishAtRate(ctx, c, acked)
 	publishFor := time.Since(start)
 	if err != nil {
 		return benchResult{}, err
@@ -229,9 +241,19 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 			<-time.After(10 * time.Millisecond)
 		}
 	}
+	if st != nil {
+		st.wait(deadline)
+	}
 	cancel()
+	if st != nil {
+		<-st.opened // no reader starts after wg.Wait
+	}
 	wg.Wait()
 	var r benchResult
+	if st != nil {
+		sr := st.result(subs, published)
+		r.storm = &sr
+	}
 	r.published = published
 	r.publishFor = publishFor
 	r.elapsed = time.Duration(lastDelivery.Load() - start.UnixNano())
@@ -250,7 +272,7 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 // many were acknowledged. Batch k is due at k times the interval; a
 // publisher that falls behind sends the next batch at once, so a slow
 // response delays batches but drops none.
-func publishAtRate(ctx context.Context, c benchConfig) (int64, error) {
+func publishAtRate(ctx context.Context, c benchConfig, acked func(ids []string)) (int64, error) {
 	publish := benchPublisher(c)
 	interval := max(time.Duration(float64(time.Second)*float64(c.Batch)/float64(c.Rate)), time.Nanosecond)
 	batches := int(c.Duration / interval)
@@ -274,9 +296,13 @@ func publishAtRate(ctx context.Context, c benchConfig) (int64, error) {
 					// The data starts with the publish time, for the latency.
 					batch[i] = publisher.Event{Topic: c.Topic, Data: strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + filler}
 				}
-				if err := publish(ctx, batch); err != nil {
+				ids, err := publish(ctx, batch)
+				if err != nil {
 					errs <- err
 					return
+				}
+				if acked != nil {
+					acked(ids)
 				}
 				published.Add(int64(len(batch)))
 			}
@@ -295,6 +321,13 @@ type benchSubscriber struct {
 	got       atomic.Int64
 	err       atomic.Pointer[error]
 	latencies []time.Duration
+	sent      []int64 // the publish time of each latency, unix nanos
+
+	// A resumer of a storm counts its events but not their latency (it
+	// asked for old ones) and notes when it had target of them.
+	resumer  bool
+	target   int64
+	caughtUp atomic.Int64 // unix nanos; 0: not yet
 
 	body io.ReadCloser // --reader goroutine
 
@@ -334,38 +367,63 @@ func benchStreamURL(c benchConfig) string {
 // benchPublisher returns how the load tool publishes a batch: in one
 // request to ssehub, or one form POST per event to a Mercure hub (the
 // Mercure protocol has no batches).
-func benchPublisher(c benchConfig) func(context.Context, []publisher.Event) error {
+func benchPublisher(c benchConfig) func(context.Context, []publisher.Event) ([]string, error) {
 	httpClient := &http.Client{Timeout: 30 * time.Second}
 	if c.Protocol != "mercure" {
 		client := publisher.New(c.URL, c.Token, httpClient)
-		return func(ctx context.Context, batch []publisher.Event) error {
-			_, err := client.PublishBatch(ctx, batch)
-			return err
-		}
+		return client.PublishBatch
 	}
 	endpoint := strings.TrimSuffix(c.URL, "/") + "/.well-known/mercure"
-	return func(ctx context.Context, batch []publisher.Event) error {
-		for _, ev := range batch {
-			data, _ := ev.Data.(string) // the load tool publishes strings
-			form := url.Values{"topic": {ev.Topic}, "data": {data}}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", "Bearer "+c.Token)
-			resp, err := httpClient.Do(req)
-			if err != nil {
-				return err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("publishing to %s: %s", endpoint, resp.Status)
-			}
-		}
-		return nil
+	return func(ctx context.Context, batch []publisher.Event) ([]string, error) {
+		return nil, publishMercure(ctx, c, httpClient, endpoint, batch)
 	}
+}
+
+// publishMercure sends batch as one form POST per event.
+func publishMercure(ctx context.Context, c benchConfig, httpClient *http.Client, endpoint string, batch []publisher.Event) error {
+	for _, ev := range batch {
+		data, _ := ev.Data.(string) // the load tool publishes strings
+		form := url.Values{"topic": {ev.Topic}, "data": {data}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("publishing to %s: %s", endpoint, resp.Status)
+		}
+	}
+	return nil
+}
+
+// openBenchStream opens stream i the way c.Reader reads it.
+func openBenchStream(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {
+	if c.Reader == "epoll" {
+		return openRawSubscriber(ctx, c, i)
+	}
+	return openBenchSubscriber(ctx, c, i)
+}
+
+// readBenchStreams starts reading subs the way c.Reader says, until they
+// end or, with epoll, the run's context does (lastDelivery may be nil).
+func readBenchStreams(ctx context.Context, c benchConfig, subs []*benchSubscriber, lastDelivery *atomic.Int64, wg *sync.WaitGroup) error {
+	if lastDelivery == nil {
+		lastDelivery = new(atomic.Int64)
+	}
+	if c.Reader == "epoll" {
+		return pollSubscribers(ctx, subs, lastDelivery, wg)
+	}
+	for _, s := range subs {
+		wg.Go(func() { s.read(lastDelivery) })
+	}
+	return nil
 }
 
 func openBenchSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {
@@ -373,6 +431,9 @@ func openBenchSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubsc
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, benchStreamURL(c), nil)
 	if err != nil {
 		return nil, err
+	}
+	if c.lastEventID != "" {
+		req.Header.Set("Last-Event-ID", c.lastEventID)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -393,6 +454,9 @@ func openRawSubscriber(ctx context.Context, c benchConfig, i int) (*benchSubscri
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if c.lastEventID != "" {
+		req.Header.Set("Last-Event-ID", c.lastEventID)
+	}
 	conn, err := benchDialer(c, i).DialContext(ctx, "tcp", req.URL.Host)
 	if err != nil {
 		return nil, err
@@ -446,7 +510,14 @@ func (s *benchSubscriber) deliver(data string, now int64, lastDelivery *atomic.I
 	if err != nil {
 		return // not a bench event
 	}
+	if s.resumer {
+		if s.got.Add(1) == s.target {
+			s.caughtUp.Store(now)
+		}
+		return
+	}
 	s.latencies = append(s.latencies, time.Duration(now-sent))
+	s.sent = append(s.sent, sent)
 	s.got.Add(1)
 	for {
 		last := lastDelivery.Load()
@@ -564,4 +635,7 @@ func (r benchResult) print(w io.Writer, c benchConfig) {
 	fmt.Fprintf(w, "latency p50      %v\n", r.percentile(0.50).Round(10*time.Microsecond))
 	fmt.Fprintf(w, "latency p99      %v\n", r.percentile(0.99).Round(10*time.Microsecond))
 	fmt.Fprintf(w, "latency max      %v\n", r.percentile(1).Round(10*time.Microsecond))
+	if r.storm != nil {
+		r.storm.print(w, c)
+	}
 }

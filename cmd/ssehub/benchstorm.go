@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// storm is a reconnect storm in a bench run: what a deploy or a restart
+// does to a hub, when every client comes back at once with its
+// Last-Event-ID. While the live subscribers receive the published events,
+// c.Resumers more streams open at once, each resuming c.ResumeBehind events
+// back; the run then reports the live latency during the storm and when
+// the last resumer had its backlog.
+type storm struct {
+	c benchConfig
+
+	mu  sync.Mutex
+	ids []string // every acknowledged id, in order (one publisher)
+
+	at       time.Time // when the resumers started connecting
+	base     int64     // events acknowledged before the resumption point
+	resumers []*benchSubscriber
+	failed   atomic.Int64
+	opened   chan struct{} // closed when every resumer connected or failed
+}
+
+func newStorm(c benchConfig) *storm {
+	if c.StormAt <= 0 {
+		// Half-way, and late enough to have the backlog plus a few
+		// seconds of live latency to compare with.
+		need := time.Duration(float64(c.ResumeBehind)/float64(c.Rate)*float64(time.Second)) + 2*time.Second
+		c.StormAt = max(c.Duration/2, need)
+	}
+	return &storm{c: c, opened: make(chan struct{})}
+}
+
+// acked records the ids of a publish.
+func (st *storm) acked(ids []string) {
+	st.mu.Lock()
+	st.ids = append(st.ids, ids...)
+	st.mu.Unlock()
+}
+
+// run waits for the storm's time, then opens every resumer and starts
+// reading it, all in parallel, as clients coming back at once would.
+func (st *storm) run(ctx context.Context, start time.Time, wg *sync.WaitGroup, stderr io.Writer) {
+	defer close(st.opened)
+	t := time.NewTimer(time.Until(start.Add(st.c.StormAt)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	st.mu.Lock()
+	n := len(st.ids)
+	if n < st.c.ResumeBehind {
+		st.mu.Unlock()
+		fmt.Fprintf(stderr, "ssehub bench: only %d events published at the storm's time, fewer than --resume-behind; no storm\n", n)
+		return
+	}
+	if n == st.c.ResumeBehind {
+		st.mu.Unlock()
+		fmt.Fprintln(stderr, "ssehub bench: --resume-behind is every event published; no storm")
+		return
+	}
+	st.base = int64(n - st.c.ResumeBehind)
+	resumeAfter := st.ids[st.base-1]
+	st.mu.Unlock()
+	fmt.Fprintf(stderr, "ssehub bench: storm: %d streams resume %d events back\n", st.c.Resumers, st.c.ResumeBehind)
+	st.at = time.Now()
+	st.resumers = make([]*benchSubscriber, st.c.Resumers)
+	// At most this many connections are being opened at a time, so the
+	// hub's listen backlog does not overflow into SYN retries, which
+	// would measure the kernel's retry timer instead of the hub.
+	sem := make(chan struct{}, 1000)
+	const chunk = 100
+	var opening sync.WaitGroup
+	for from := 0; from < st.c.Resumers; from += chunk {
+		opening.Go(func() {
+			to := min(from+chunk, st.c.Resumers)
+			var mine sync.WaitGroup
+			for i := from; i < to; i++ {
+				mine.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					c := st.c
+					c.lastEventID = resumeAfter
+					s, err := openBenchStream(ctx, c, st.c.Subscribers+i)
+					if err != nil {
+						st.failed.Add(1)
+						return
+					}
+					s.resumer, s.target = true, int64(st.c.ResumeBehind)
+					st.resumers[i] = s
+				})
+			}
+			mine.Wait()
+			var ok []*benchSubscriber
+			for _, s := range st.resumers[from:to] {
+				if s != nil {
+					ok = append(ok, s)
+				}
+			}
+			if err := readBenchStreams(ctx, st.c, ok, nil, wg); err != nil {
+				fmt.Fprintf(stderr, "ssehub bench: reading resumers: %v\n", err)
+			}
+		})
+	}
+	opening.Wait()
+}
+
+// wait returns when every resumer caught up, or at the deadline.
+func (st *storm) wait(deadline time.Time) {
+	select {
+	case <-st.opened:
+	case <-time.After(time.Until(deadline)):
+		return
+	}
+	for _, s := range st.resumers {
+		for s != nil && s.caughtUp.Load() == 0 && s.err.Load() == nil && time.Now().Before(deadline) {
+			<-time.After(10 * time.Millisecond)
+		}
+	}
+}
+
+// stormResult is what a storm measured.
+type stormResult struct {
+	resumers, failed, caughtUp int
+	last                       time.Duration // from the storm's start to the last catch-up
+	missed, extra              int64         // events the resumers lacked or got twice
+	before, during             []time.Duration
+}
+
+// result is read after the run's readers stopped.
+func (st *storm) result(live []*benchSubscriber, published int64) stormResult {
+	r := stormResult{resumers: st.c.Resumers, failed: int(st.failed.Load())}
+	if st.at.IsZero() {
+		return r
+	}
+	end := time.Now().UnixNano()
+	lastCatch := int64(0)
+	for _, s := range st.resumers {
+		if s == nil {
+			continue
+		}
+		if at := s.caughtUp.Load(); at != 0 {
+			r.caughtUp++
+			lastCatch = max(lastCatch, at)
+		}
+		want := published - st.base
+		got := s.got.Load()
+		r.missed += max(want-got, 0)
+		r.extra += max(got-want, 0)
+	}
+	if r.caughtUp == r.resumers-r.failed && lastCatch != 0 {
+		end = lastCatch
+		r.last = time.Duration(lastCatch - st.at.UnixNano())
+	}
+	// Live latency of the events published before the storm, and of
+	// those published from its start until the last resumer caught up.
+	at := st.at.UnixNano()
+	for _, s := range live {
+		for i, sent := range s.sent {
+			switch {
+			case sent < at:
+				r.before = append(r.before, s.latencies[i])
+			case sent <= end:
+				r.during = append(r.during, s.latencies[i])
+			}
+		}
+	}
+	slices.Sort(r.before)
+	slices.Sort(r.during)
+	return r
+}
+
+func (r stormResult) print(w io.Writer, c benchConfig) {
+	p99 := func(l []time.Duration) string {
+		if len(l) == 0 {
+			return "-"
+		}
+		return l[min(int(0.99*float64(len(l))), len(l)-1)].Round(10 * time.Microsecond).String()
+	}
+	fmt.Fprintf(w, "resumers         %d, each %d events back (%d failed to connect)\n", r.resumers, c.ResumeBehind, r.failed)
+	last := "never"
+	if r.last > 0 {
+		last = r.last.Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(w, "caught up        %d, the last %s after the storm began\n", r.caughtUp, last)
+	fmt.Fprintf(w, "resumers missed  %d (and %d received twice)\n", r.missed, r.extra)
+	fmt.Fprintf(w, "live p99 before  %s (%d deliveries)\n", p99(r.before), len(r.before))
+	fmt.Fprintf(w, "live p99 storm   %s (%d deliveries, published until the last resumer caught up)\n", p99(r.during), len(r.during))
+}
