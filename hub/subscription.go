@@ -338,6 +338,11 @@ func (s *Subscription) Poll(ctx context.Context, buf [][]byte) ([][]byte, error)
 	return out, err
 }
 
+// CatchingUp reports whether the subscription is still replaying a
+// backlog, so an event loop may serve live subscriptions before it. Only
+// the owner calling Poll may call it.
+func (s *Subscription) CatchingUp() bool { return s.replaying }
+
 // drain takes the queued frames that follow pos.
 func (s *Subscription) drain(out [][]byte) ([][]byte, error) {
 	s.mu.Lock()

@@ -34,6 +34,8 @@ type conn struct {
 	kill         atomic.Bool  // close it now (write timeout, shutdown)
 	timedOut     atomic.Bool  // the kill is for the write timeout
 	blockedSince atomic.Int64 // unix nanos since pending waits for the socket; 0: not blocked
+	catchingUp   atomic.Bool  // the source is sending a backlog: served after live streams
+	cu           CatchingUp   // src, if it says so; nil otherwise
 
 	// Owned by the worker serving the stream.
 	pending []byte // bytes the socket did not take yet
@@ -145,6 +147,9 @@ func (w *worker) serve(c *conn) {
 	for round := 0; ; round++ {
 		frames, err := c.src.Poll(w.l.ctx, w.frames[:0])
 		w.frames = frames
+		if c.cu != nil && c.cu.CatchingUp() != c.catchingUp.Load() {
+			c.catchingUp.Store(!c.catchingUp.Load())
+		}
 		if len(frames) > 0 {
 			sent = true
 			ok := w.write(c, frames)

@@ -33,6 +33,14 @@ type Source interface {
 	Close()
 }
 
+// A CatchingUp source says whether it is still sending a backlog (a
+// subscription replaying the log after a reconnect). The loop serves
+// streams that are live first, and lets backlogs take all but one of its
+// workers, so a reconnect storm never delays live delivery.
+type CatchingUp interface {
+	CatchingUp() bool
+}
+
 // Options configure a Loop.
 type Options struct {
 	// Heartbeat returns a channel closed at the next heartbeat, when every
@@ -103,7 +111,7 @@ func New(opts Options) (*Loop, error) {
 	if err := l.poller.open(); err != nil {
 		return nil, err
 	}
-	l.queue.init()
+	l.queue.init(max(1, opts.Workers-1))
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	// The first heartbeat to wait for is taken now, so none that comes
 	// after New returns is missed.
@@ -128,6 +136,10 @@ func New(opts Options) (*Loop, error) {
 // last chunk. On error the caller still owns both.
 func (l *Loop) Add(nc net.Conn, src Source, chunked bool) error {
 	c := &conn{l: l, nc: nc, src: src, chunked: chunked}
+	if cu, ok := src.(CatchingUp); ok {
+		c.cu = cu
+		c.catchingUp.Store(cu.CatchingUp())
+	}
 	if err := c.fdOf(); err != nil {
 		return err
 	}
@@ -271,7 +283,7 @@ func (l *Loop) work() {
 	defer l.wg.Done()
 	w := &worker{l: l}
 	for {
-		c, ok := l.queue.pop()
+		c, backlog, ok := l.queue.pop()
 		if !ok {
 			return
 		}
@@ -282,6 +294,9 @@ func (l *Loop) work() {
 		if !c.st.CompareAndSwap(running, idle) {
 			c.st.Store(queued)
 			l.queue.push(c)
+		}
+		if backlog {
+			l.queue.backlogDone()
 		}
 	}
 }
@@ -296,42 +311,94 @@ func (l *Loop) remove(c *conn) {
 	l.noteDrained()
 }
 
-// readyQueue holds the streams waiting for a worker, each at most once.
+// readyQueue holds the streams waiting for a worker, each at most once,
+// in two lines: live streams, always served first, and streams catching up
+// on a backlog, of which at most maxBacklog are served at a time. So a
+// storm of resuming clients leaves a worker for live delivery, and a live
+// event never waits behind thousands of replays.
 type readyQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	items  []*conn
-	closed bool
+	mu         sync.Mutex
+	cond       sync.Cond
+	live       fifo
+	backlog    fifo
+	serving    int // backlog streams being served
+	maxBacklog int
+	closed     bool
 }
 
-func (q *readyQueue) init() { q.cond.L = &q.mu }
+func (q *readyQueue) init(maxBacklog int) {
+	q.cond.L = &q.mu
+	q.maxBacklog = maxBacklog
+}
 
 func (q *readyQueue) push(c *conn) {
 	q.mu.Lock()
-	q.items = append(q.items, c)
+	if c.catchingUp.Load() {
+		q.backlog.push(c)
+	} else {
+		q.live.push(c)
+	}
 	q.mu.Unlock()
 	q.cond.Signal()
 }
 
-func (q *readyQueue) pop() (*conn, bool) {
+// pop waits for a stream to serve; backlog says it came from the backlog
+// line, and then the caller calls backlogDone after serving it.
+func (q *readyQueue) pop() (c *conn, backlog, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.items) == 0 && !q.closed {
+	for {
+		switch {
+		case q.closed:
+			return nil, false, false
+		case q.live.len() > 0:
+			return q.live.pop(), false, true
+		case q.backlog.len() > 0 && q.serving < q.maxBacklog:
+			q.serving++
+			return q.backlog.pop(), true, true
+		}
 		q.cond.Wait()
 	}
-	if len(q.items) == 0 {
-		return nil, false
+}
+
+// backlogDone says a worker finished serving a stream popped from the
+// backlog line.
+func (q *readyQueue) backlogDone() {
+	q.mu.Lock()
+	q.serving--
+	wake := q.backlog.len() > 0
+	q.mu.Unlock()
+	if wake {
+		q.cond.Signal()
 	}
-	c := q.items[0]
-	q.items[0] = nil
-	q.items = q.items[1:]
-	return c, true
 }
 
 func (q *readyQueue) close() {
 	q.mu.Lock()
 	q.closed = true
-	q.items = nil
+	q.live, q.backlog = fifo{}, fifo{}
 	q.mu.Unlock()
 	q.cond.Broadcast()
+}
+
+// fifo is a queue of streams that reuses its memory.
+type fifo struct {
+	items []*conn
+	head  int
+}
+
+func (f *fifo) len() int { return len(f.items) - f.head }
+
+func (f *fifo) push(c *conn) {
+	if f.head > 0 && f.head == len(f.items) {
+		f.items, f.head = f.items[:0], 0 // empty: start over at the front
+	}
+	f.items = append(f.items, c)
+}
+
+func (f *fifo) pop() *conn {
+	c := f.items[f.head]
+	f.items[f.head] = nil
+	f.head++
+	return c
 }
