@@ -112,3 +112,78 @@ func rawFD(s *benchSubscriber) (int, error) {
 	}
 	return fd, nil
 }
+
+// streamPoller reads streams that are added while it runs (the resumers of
+// a storm, each read from the moment it is connected), from one goroutine
+// per core.
+type streamPoller struct {
+	epfds []int
+	slots []atomic.Pointer[benchSubscriber]
+	fds   []int
+}
+
+// newStreamPoller starts readers for up to n streams, until ctx ends.
+func newStreamPoller(ctx context.Context, n int, wg *sync.WaitGroup) (*streamPoller, error) {
+	p := &streamPoller{slots: make([]atomic.Pointer[benchSubscriber], n), fds: make([]int, n)}
+	for range runtime.GOMAXPROCS(0) {
+		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			for _, fd := range p.epfds {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("epoll: %w", err)
+		}
+		p.epfds = append(p.epfds, epfd)
+	}
+	for _, epfd := range p.epfds {
+		wg.Go(func() {
+			defer unix.Close(epfd)
+			p.read(ctx, epfd)
+		})
+	}
+	return p, nil
+}
+
+// add starts reading stream i, s, which no other goroutine uses now.
+func (p *streamPoller) add(i int, s *benchSubscriber) error {
+	fd, err := rawFD(s)
+	if err != nil {
+		return err
+	}
+	if err := s.feed(s.initial, time.Now().UnixNano(), nil); err != nil {
+		s.err.Store(&err)
+	}
+	p.fds[i] = fd
+	p.slots[i].Store(s) // publishes fds[i] and s to the readers
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd), Pad: int32(i)}
+	return unix.EpollCtl(p.epfds[i%len(p.epfds)], unix.EPOLL_CTL_ADD, fd, &ev)
+}
+
+func (p *streamPoller) read(ctx context.Context, epfd int) {
+	events := make([]unix.EpollEvent, 256)
+	buf := make([]byte, 64<<10)
+	for ctx.Err() == nil {
+		n, err := unix.EpollWait(epfd, events, 50) // ms: how soon ctx is noticed
+		if err != nil {
+			continue // EINTR; a closed epfd ends with ctx
+		}
+		for _, ev := range events[:n] {
+			s := p.slots[ev.Pad].Load()
+			fd := p.fds[ev.Pad]
+			m, err := unix.Read(fd, buf)
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err == nil && m == 0 {
+				err = io.EOF
+			}
+			if err == nil {
+				err = s.feed(buf[:m], time.Now().UnixNano(), nil)
+			}
+			if err != nil {
+				s.err.Store(&err)
+				_ = unix.EpollCtl(epfd, unix.EPOLL_CTL_DEL, fd, nil)
+			}
+		}
+	}
+}

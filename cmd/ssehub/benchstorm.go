@@ -26,7 +26,9 @@ type storm struct {
 	base     int64     // events acknowledged before the resumption point
 	resumers []*benchSubscriber
 	failed   atomic.Int64
-	opened   chan struct{} // closed when every resumer connected or failed
+	// connected is how long opening every resumer took.
+	connected time.Duration
+	opened    chan struct{} // closed when every resumer connected or failed
 }
 
 func newStorm(c benchConfig) *storm {
@@ -73,46 +75,44 @@ func (st *storm) run(ctx context.Context, start time.Time, wg *sync.WaitGroup, s
 	resumeAfter := st.ids[st.base-1]
 	st.mu.Unlock()
 	fmt.Fprintf(stderr, "ssehub bench: storm: %d streams resume %d events back\n", st.c.Resumers, st.c.ResumeBehind)
+	var poller *streamPoller
+	if st.c.Reader == "epoll" {
+		var err error
+		if poller, err = newStreamPoller(ctx, st.c.Resumers, wg); err != nil {
+			fmt.Fprintf(stderr, "ssehub bench: %v; no storm\n", err)
+			return
+		}
+	}
 	st.at = time.Now()
 	st.resumers = make([]*benchSubscriber, st.c.Resumers)
 	// At most this many connections are being opened at a time, so the
 	// hub's listen backlog does not overflow into SYN retries, which
 	// would measure the kernel's retry timer instead of the hub.
 	sem := make(chan struct{}, 1000)
-	const chunk = 100
 	var opening sync.WaitGroup
-	for from := 0; from < st.c.Resumers; from += chunk {
+	for i := range st.c.Resumers {
 		opening.Go(func() {
-			to := min(from+chunk, st.c.Resumers)
-			var mine sync.WaitGroup
-			for i := from; i < to; i++ {
-				mine.Go(func() {
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					c := st.c
-					c.lastEventID = resumeAfter
-					s, err := openBenchStream(ctx, c, st.c.Subscribers+i)
-					if err != nil {
-						st.failed.Add(1)
-						return
-					}
-					s.resumer, s.target = true, int64(st.c.ResumeBehind)
-					st.resumers[i] = s
-				})
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c := st.c
+			c.lastEventID = resumeAfter
+			s, err := openBenchStream(ctx, c, st.c.Subscribers+i)
+			if err != nil {
+				st.failed.Add(1)
+				return
 			}
-			mine.Wait()
-			var ok []*benchSubscriber
-			for _, s := range st.resumers[from:to] {
-				if s != nil {
-					ok = append(ok, s)
-				}
-			}
-			if err := readBenchStreams(ctx, st.c, ok, nil, wg); err != nil {
-				fmt.Fprintf(stderr, "ssehub bench: reading resumers: %v\n", err)
+			s.resumer, s.target = true, int64(st.c.ResumeBehind)
+			st.resumers[i] = s
+			if poller == nil {
+				wg.Go(func() { s.read(new(atomic.Int64)) })
+			} else if err := poller.add(i, s); err != nil {
+				s.err.Store(&err)
+				s.close()
 			}
 		})
 	}
 	opening.Wait()
+	st.connected = time.Since(st.at)
 }
 
 // wait returns when every resumer caught up, or at the deadline.
@@ -132,6 +132,7 @@ func (st *storm) wait(deadline time.Time) {
 // stormResult is what a storm measured.
 type stormResult struct {
 	resumers, failed, caughtUp int
+	connected                  time.Duration
 	last                       time.Duration // from the storm's start to the last catch-up
 	missed, extra              int64         // events the resumers lacked or got twice
 	before, during             []time.Duration
@@ -139,7 +140,7 @@ type stormResult struct {
 
 // result is read after the run's readers stopped.
 func (st *storm) result(live []*benchSubscriber, published int64) stormResult {
-	r := stormResult{resumers: st.c.Resumers, failed: int(st.failed.Load())}
+	r := stormResult{resumers: st.c.Resumers, failed: int(st.failed.Load()), connected: st.connected}
 	if st.at.IsZero() {
 		return r
 	}
@@ -187,7 +188,8 @@ func (r stormResult) print(w io.Writer, c benchConfig) {
 		}
 		return l[min(int(0.99*float64(len(l))), len(l)-1)].Round(10 * time.Microsecond).String()
 	}
-	fmt.Fprintf(w, "resumers         %d, each %d events back (%d failed to connect)\n", r.resumers, c.ResumeBehind, r.failed)
+	fmt.Fprintf(w, "resumers         %d, each %d events back, connected within %v (%d failed)\n",
+		r.resumers, c.ResumeBehind, r.connected.Round(time.Millisecond), r.failed)
 	last := "never"
 	if r.last > 0 {
 		last = r.last.Round(time.Millisecond).String()
