@@ -51,6 +51,10 @@ type Options struct {
 	// WriteTimeout: a stream whose client has not taken what is waiting
 	// for it within this long is closed (default 10s).
 	WriteTimeout time.Duration
+	// MaxUnsentBytes: a stream served by the event loop whose socket leaves
+	// more than this unsent is closed as too slow; its client resumes from
+	// its last event id (default 4 MiB).
+	MaxUnsentBytes int
 	// MaxBodyBytes limits a publish request body (default 4 MiB); over
 	// it the answer is 413.
 	MaxBodyBytes int64
@@ -177,6 +181,7 @@ func New(h *hub.Hub, opts Options) *API {
 		ShutdownRetry:      opts.ShutdownRetry,
 		ShutdownJitter:     opts.ShutdownJitter,
 		WriteTimeout:       opts.WriteTimeout,
+		MaxUnsent:          opts.MaxUnsentBytes,
 		GoroutinePerStream: opts.GoroutinePerStream,
 		Logger:             opts.Logger,
 	})

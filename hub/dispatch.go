@@ -90,7 +90,8 @@ func (h *Hub) fanout(ev *Event) {
 		if (matched || matchAny(s.selectors, ev.Topics)) && s.allows(ev) {
 			if s.enqueue(ev.Seq, frame) {
 				h.stats.slow.Add(1)
-				h.opts.Logger.Info("disconnecting a slow subscriber", "queued", h.opts.QueueSize, "seq", ev.Seq)
+				h.opts.Logger.Info("disconnecting a slow subscriber", "seq", ev.Seq,
+					"maxQueued", h.opts.QueueSize, "maxQueuedBytes", h.opts.QueueBytes)
 			}
 		}
 	})

@@ -27,6 +27,11 @@ type Options struct {
 	// is disconnected as too slow (default 4096). Frames are shared, so a
 	// queue costs a few words per waiting event, and nothing when empty.
 	QueueSize int
+	// QueueBytes bounds the bytes of the frames waiting for a live
+	// subscriber: over it, the subscriber is disconnected as too slow, as
+	// over QueueSize (default 4 MiB). Frames are shared between
+	// subscribers, so this bounds what one slow subscriber keeps alive.
+	QueueBytes int
 	// Heartbeat is the interval of the comment sent to every subscriber to
 	// keep proxies and read timeouts from closing idle streams (default 15s;
 	// negative disables).
@@ -53,6 +58,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 4096
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 4 << 20
 	}
 	if o.Heartbeat == 0 {
 		o.Heartbeat = 15 * time.Second
@@ -92,6 +100,7 @@ type Hub struct {
 	wg     sync.WaitGroup
 	closed atomic.Bool
 	beat   atomic.Pointer[chan struct{}] // closed at every heartbeat
+	beats  atomic.Uint64                 // heartbeats so far: how idle subscriptions notice time passing
 }
 
 // New returns a hub that publishes to and delivers from log, and starts its
@@ -223,6 +232,7 @@ func (h *Hub) heartbeat() {
 			return
 		case <-t.C:
 			next := make(chan struct{})
+			h.beats.Add(1)
 			close(*h.beat.Swap(&next))
 		}
 	}

@@ -59,6 +59,7 @@ type Subscription struct {
 
 	mu        sync.Mutex
 	queue     []queued // live frames waiting, at most h.opts.QueueSize
+	queued    int      // bytes of the frames in queue, at most h.opts.QueueBytes
 	live      bool     // replay finished: overflow now means too slow
 	overflow  bool     // the queue overflowed while replaying
 	err       error    // why the subscription ended
@@ -71,6 +72,7 @@ type Subscription struct {
 	replaying bool     // events after pos are read from the log
 	first     [][]byte // frames to deliver before anything else
 	spare     []queued
+	idleMark  uint64 // 1 + the heartbeat count when an idle Poll found big buffers; 0: busy
 }
 
 type queued struct {
@@ -221,17 +223,18 @@ func (s *Subscription) enqueue(seq uint64, frame []byte) (slow bool) {
 	case s.err != nil || s.overflow:
 		s.mu.Unlock()
 		return false
-	case len(s.queue) >= s.h.opts.QueueSize && !s.live:
+	case (len(s.queue) >= s.h.opts.QueueSize || s.queued+len(frame) > s.h.opts.QueueBytes) && !s.live:
 		// Replay is still running: drop the queue and let the replay read
 		// these events from the log instead.
 		s.overflow = true
 		s.mu.Unlock()
 		return false
-	case len(s.queue) >= s.h.opts.QueueSize:
+	case len(s.queue) >= s.h.opts.QueueSize || s.queued+len(frame) > s.h.opts.QueueBytes:
 		s.err = ErrSlowSubscriber
 		slow = true
 	default:
 		s.queue = append(s.queue, queued{seq, frame})
+		s.queued += len(frame)
 	}
 	ready := s.ready
 	s.mu.Unlock()
@@ -348,6 +351,7 @@ func (s *Subscription) drain(out [][]byte) ([][]byte, error) {
 	s.mu.Lock()
 	q := s.queue
 	s.queue = s.spare
+	s.queued = 0
 	err := s.err
 	s.mu.Unlock()
 	for _, f := range q {
@@ -357,11 +361,43 @@ func (s *Subscription) drain(out [][]byte) ([][]byte, error) {
 		}
 	}
 	clear(q)
+	big := cap(q) > smallQueue || cap(s.spare) > smallQueue
 	s.spare = q[:0]
+	switch {
+	case len(q) > 0:
+		s.idleMark = 0
+	case big:
+		s.shrinkIfIdle()
+	}
 	if len(out) > 0 {
 		return out, nil // deliver what is queued before reporting the end
 	}
 	return out, err
+}
+
+// smallQueue is the capacity of queue buffers an idle subscription keeps.
+const smallQueue = 16
+
+// shrinkIfIdle lets go of the queue buffers a burst grew, once the
+// subscription has found nothing new across a heartbeat, so an idle
+// subscriber costs what it cost before the burst. Busy subscriptions keep
+// theirs and allocate nothing per event.
+func (s *Subscription) shrinkIfIdle() {
+	beat := s.h.beats.Load() + 1
+	if s.idleMark == 0 {
+		s.idleMark = beat
+		return
+	}
+	if s.idleMark == beat {
+		return // no heartbeat since the mark
+	}
+	s.idleMark = 0
+	s.spare = nil
+	s.mu.Lock()
+	if len(s.queue) == 0 {
+		s.queue = nil
+	}
+	s.mu.Unlock()
 }
 
 // replayBytes bounds the frames one replay call returns, so a replay of
@@ -398,6 +434,7 @@ func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, erro
 		s.overflow = false
 		clear(s.queue)
 		s.queue = s.queue[:0]
+		s.queued = 0
 		return out, nil
 	}
 	s.live = true

@@ -28,6 +28,9 @@ type Config struct {
 	Heartbeat       time.Duration
 	Retry           time.Duration
 	QueueSize       int
+	QueueBytes      sizeFlag
+	UnsentBytes     sizeFlag
+	RecentBytes     sizeFlag
 	RetentionEvents int64
 	RetentionAge    time.Duration
 	RetentionBytes  sizeFlag
@@ -119,6 +122,12 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of heartbeat comments on idle streams")
 	fs.DurationVar(&c.Retry, "retry", 0, "reconnection delay sent to clients when their stream opens (0: the client's default)")
 	fs.IntVar(&c.QueueSize, "queue-size", 4096, "events that may wait for one subscriber before it is disconnected as too slow")
+	c.QueueBytes = 4 << 20
+	fs.Var(&c.QueueBytes, "queue-bytes", "bytes of events that may wait for one subscriber before it is disconnected as too slow, e.g. 4MiB")
+	c.UnsentBytes = 4 << 20
+	fs.Var(&c.UnsentBytes, "unsent-bytes", "bytes a stream's socket may leave unsent before the stream is closed as too slow (event loop), e.g. 4MiB")
+	c.RecentBytes = 16 << 20
+	fs.Var(&c.RecentBytes, "recent-bytes", "bytes of the latest events kept encoded in memory, so reconnecting clients resume without reading the log (0: none)")
 	fs.Int64Var(&c.RetentionEvents, "retention-events", 0, "keep at most this many events (0: no bound)")
 	fs.DurationVar(&c.RetentionAge, "retention-age", 7*24*time.Hour, "keep events at most this long (0: no bound)")
 	c.RetentionBytes = 1 << 30
@@ -204,6 +213,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.hub, err = hub.New(m.log, hub.Options{
 		QueueSize:    m.Config.QueueSize,
+		QueueBytes:   int(m.Config.QueueBytes),
+		RecentBytes:  recentBytes(m.Config.RecentBytes),
 		Heartbeat:    m.Config.Heartbeat,
 		MaxDataBytes: int(m.Config.Limits.MaxDataBytes),
 		Logger:       m.Logger,
@@ -290,6 +301,7 @@ func (m *Main) handler() (http.Handler, error) {
 		ShutdownRetry:   m.Config.ShutdownRetry,
 		ShutdownJitter:  m.Config.ShutdownJitter,
 		WriteTimeout:    m.Config.WriteTimeout,
+		MaxUnsentBytes:  int(m.Config.UnsentBytes),
 		Logger:          m.Logger,
 		NoStats:         !public,
 
@@ -308,6 +320,15 @@ func (m *Main) handler() (http.Handler, error) {
 	})
 	m.api.Register(mux)
 	return mux, nil
+}
+
+// recentBytes is hub.Options.RecentBytes for --recent-bytes, whose 0
+// means none (the option's 0 is its default).
+func recentBytes(flag sizeFlag) int {
+	if flag == 0 {
+		return -1
+	}
+	return int(flag)
 }
 
 // loopbackAddr returns an address this process can reach addr at: a

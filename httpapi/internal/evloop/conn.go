@@ -33,6 +33,7 @@ type conn struct {
 	beat         atomic.Bool  // a heartbeat is due
 	kill         atomic.Bool  // close it now (write timeout, shutdown)
 	timedOut     atomic.Bool  // the kill is for the write timeout
+	overBudget   bool         // closed for leaving more than MaxUnsent unsent (worker-owned)
 	blockedSince atomic.Int64 // unix nanos since pending waits for the socket; 0: not blocked
 	catchingUp   atomic.Bool  // the source is sending a backlog: served after live streams
 	cu           CatchingUp   // src, if it says so; nil otherwise
@@ -172,6 +173,9 @@ func (w *worker) serve(c *conn) {
 			break
 		}
 	}
+	if beat && cap(w.frames) > maxIovecs {
+		w.frames, w.framed = nil, nil // grown by a burst: let go when idle
+	}
 	if beat && !sent && len(c.pending) == 0 {
 		if !w.write(c, heartbeat) {
 			w.end(c)
@@ -229,6 +233,10 @@ func (w *worker) writeRaw(c *conn, frames [][]byte) bool {
 				c.pending = append(c.pending, f[n:]...)
 				n = 0
 			}
+			if len(c.pending) > w.l.opts.MaxUnsent {
+				c.overBudget = true
+				return false
+			}
 			c.blockedSince.Store(time.Now().UnixNano())
 			return w.flush(c)
 		}
@@ -276,9 +284,13 @@ func (w *worker) drainInput(c *conn) bool {
 
 // end closes the stream and releases its source.
 func (w *worker) end(c *conn) {
-	if c.timedOut.Load() {
+	switch {
+	case c.timedOut.Load():
 		w.l.opts.Logger.Info("closing a stream whose client stopped reading; it resumes from its last event id when it comes back",
 			"remote", c.nc.RemoteAddr().String(), "waited", w.l.opts.WriteTimeout, "unsent", len(c.pending))
+	case c.overBudget:
+		w.l.opts.Logger.Info("closing a stream whose client reads too slowly; it resumes from its last event id when it comes back",
+			"remote", c.nc.RemoteAddr().String(), "unsent", len(c.pending), "maxUnsent", w.l.opts.MaxUnsent)
 	}
 	c.done = true
 	c.pending = nil

@@ -50,6 +50,11 @@ type Options struct {
 	// WriteTimeout closes a stream whose client has not taken the bytes
 	// waiting for it for this long (default 10s).
 	WriteTimeout time.Duration
+	// MaxUnsent bounds the bytes a stream's socket did not take yet, which
+	// the loop keeps for it: a stream over it is closed as too slow, and
+	// its client resumes from its last event id when it reconnects
+	// (default 4 MiB). Keep it above the largest batch a source returns.
+	MaxUnsent int
 	// Final returns the last bytes to send to a stream that ends because
 	// its source returned err (nil: none).
 	Final func(err error) []byte
@@ -74,6 +79,9 @@ var (
 func (o *Options) setDefaults() {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxUnsent <= 0 {
+		o.MaxUnsent = 4 << 20
 	}
 	if o.Workers <= 0 {
 		o.Workers = max(2, runtime.GOMAXPROCS(0))

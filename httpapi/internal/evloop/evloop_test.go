@@ -229,7 +229,8 @@ func TestHeartbeatReachesIdleStreamsOnly(t *testing.T) {
 }
 
 func TestLargeEventsArriveWholeAndInOrder(t *testing.T) {
-	f := newFixture(t, hub.Options{}, evloop.Options{})
+	// 16 MiB are published before the client reads: budgets above that.
+	f := newFixture(t, hub.Options{QueueBytes: 32 << 20}, evloop.Options{MaxUnsent: 32 << 20})
 	c := f.open(hub.SubscribeRequest{Topics: []string{"big"}})
 	// Far more than a socket buffer holds: writes come back short and the
 	// rest waits for the client to read.

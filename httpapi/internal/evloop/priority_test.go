@@ -4,8 +4,11 @@ package evloop_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/httpapi/internal/evloop"
 	"github.com/ssehub/ssehub/hub"
@@ -58,4 +61,27 @@ func TestLiveStreamsAreServedWhileBacklogsWait(t *testing.T) {
 	if got, want := live.frame(t), "id: "+ids[0]+"\ndata: live\n\n"; got != want {
 		t.Fatalf("live stream got %q, want %q", got, want)
 	}
+}
+
+// TestUnsentBytesBoundAStalledStream: what a client does not read waits in
+// its stream's own buffer only up to MaxUnsent; over it the stream is
+// closed at once as too slow, without waiting for the write timeout.
+func TestUnsentBytesBoundAStalledStream(t *testing.T) {
+	f := newFixture(t, hub.Options{QueueSize: 1 << 16, QueueBytes: 1 << 30},
+		evloop.Options{WriteTimeout: time.Minute, MaxUnsent: 64 << 10})
+	conn, server := f.dial()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	server.(*net.TCPConn).SetWriteBuffer(4096)
+	sub, err := f.hub.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := closeWatch{sub, make(chan struct{})}
+	if err := f.loop.Add(server, src, false); err != nil {
+		t.Fatal(err)
+	}
+	// One event far larger than the socket takes without being read.
+	f.publish(hub.Event{Topics: []string{"s"}, Data: strings.Repeat("x", 800<<10)})
+	stalled := &client{conn: conn, ended: src.ended}
+	stalled.waitEnded(t, "800 KiB left unsent with a budget of 64 KiB")
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// WriteTimeout closes a stream whose client has not taken what waits
 	// for it within this long (default 10s).
 	WriteTimeout time.Duration
+	// MaxUnsent bounds the bytes the event loop keeps for a stream whose
+	// socket does not take them; over it the stream is closed as too slow
+	// (default 4 MiB).
+	MaxUnsent int
 	// GoroutinePerStream serves every stream through net/http with a
 	// goroutine of its own.
 	GoroutinePerStream bool
@@ -165,6 +169,7 @@ func (s *Server) eventLoop() *evloop.Loop {
 		l, err := evloop.New(evloop.Options{
 			Heartbeat:    s.opts.Heartbeat,
 			WriteTimeout: s.opts.WriteTimeout,
+			MaxUnsent:    s.opts.MaxUnsent,
 			Final:        s.finalFrame,
 			Logger:       s.opts.Logger,
 		})
@@ -298,6 +303,9 @@ func (s *Server) pump(ctx context.Context, src Source, write func([][]byte) erro
 		frames, err = src.Next(ctx, frames)
 		if len(frames) > 0 && write(frames) != nil {
 			return false
+		}
+		if cap(frames) > 1024 && len(frames) <= 1 {
+			frames = nil // grown by a burst: an idle stream lets go of it
 		}
 		if err != nil {
 			if final := s.finalFrame(err); final != nil {

@@ -1,0 +1,83 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// TestQueueBytesBoundASlowSubscriber: a subscriber that does not read is
+// disconnected as too slow once the frames waiting for it exceed the byte
+// budget, long before the frame count would stop it; it gets what was
+// queued, then ErrSlowSubscriber, and others are not affected.
+func TestQueueBytesBoundASlowSubscriber(t *testing.T) {
+	h := newHub(t, hub.Options{QueueSize: 1 << 16, QueueBytes: 10_000, Heartbeat: -1}, hub.Retention{})
+	slow := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	other := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	data := strings.Repeat("x", 1000)
+	var evs []hub.Event
+	for range 20 { // about 20,000 bytes of frames, twice the budget
+		evs = append(evs, hub.Event{Topics: []string{"t"}, Data: data})
+	}
+	publish(t, h, evs...)
+	if got := next(t, other, 20); len(got) != 20 {
+		t.Fatalf("the other subscriber got %d events, want 20", len(got))
+	}
+	eventually(t, func() bool { return h.Stats().SlowDisconnects == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	var buf [][]byte
+	events, bytes := 0, 0
+	for err == nil {
+		buf, err = slow.Next(ctx, buf)
+		for _, f := range buf {
+			if frameOf(f).data != "" {
+				events++
+				bytes += len(f)
+			}
+		}
+	}
+	if !errors.Is(err, hub.ErrSlowSubscriber) {
+		t.Fatalf("the slow subscriber ended with %v, want ErrSlowSubscriber", err)
+	}
+	if events == 0 || events >= 20 || bytes > 10_000 {
+		t.Fatalf("the slow subscriber got %d events (%d bytes) before its end, want some within the 10,000-byte budget", events, bytes)
+	}
+}
+
+// TestIdleSubscriptionShrinksAfterABurst: the queue buffers a burst grew
+// are let go once the subscription has been idle across heartbeats, so an
+// idle subscriber costs after a burst what it cost before.
+func TestIdleSubscriptionShrinksAfterABurst(t *testing.T) {
+	h := newHub(t, hub.Options{Heartbeat: 5 * time.Millisecond}, hub.Retention{})
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	var evs []hub.Event
+	for range 2000 {
+		evs = append(evs, hub.Event{Topics: []string{"t"}, Data: "burst"})
+	}
+	// Not read while the burst is dispatched: the queue grows to hold it.
+	publish(t, h, evs...)
+	eventually(t, func() bool { return h.Stats().Dispatched == 2000 })
+	if q, _ := hub.QueueCaps(s); q < 2000 {
+		t.Fatalf("queue capacity %d after a burst of 2000, want it grown", q)
+	}
+	next(t, s, 2000)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var buf [][]byte
+	for {
+		q, spare := hub.QueueCaps(s)
+		if q <= 16 && spare <= 16 {
+			return
+		}
+		var err error
+		if buf, err = s.Next(ctx, buf); err != nil { // heartbeats, idle
+			t.Fatalf("idle after the burst: queue capacity %d, spare %d, not shrunk: %v", q, spare, err)
+		}
+	}
+}
