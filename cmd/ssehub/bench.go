@@ -46,6 +46,13 @@ type benchConfig struct {
 	Resumers     int
 	ResumeBehind int
 	StormAt      time.Duration
+	// After the idle measurement, a burst of Burst events to every idle
+	// stream, then the memory once the hub had Settle to let go of it;
+	// PprofURL, when set, is the hub's profiler: the live heap is read
+	// from it after a collection, besides the resident memory.
+	Burst    int
+	Settle   time.Duration
+	PprofURL string
 	// lastEventID is what one stream being opened resumes after.
 	lastEventID string
 }
@@ -70,6 +77,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.StringVar(&c.Reader, "reader", defaultBenchReader, "how the subscribers read: epoll (one thread per core reads every stream; Linux) or goroutine (net/http, a goroutine per stream)")
 	fs.StringVar(&c.Protocol, "protocol", "ssehub", "the hub's API: ssehub (GET /events, POST /publish) or mercure (/.well-known/mercure, one form POST per event), to measure a Mercure hub the same way")
 	fs.IntVar(&c.IdlePID, "idle-memory-of", 0, "instead of publishing, open --subscribers idle streams and report how much the resident memory of the hub process with this pid grew per stream")
+	fs.IntVar(&c.Burst, "burst", 0, "with --idle-memory-of: then publish this many events at once to the idle streams, read them, and report the memory per stream once the hub settled")
+	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "with --burst: how long the streams stay idle after it before measuring (more than two of the hub's --heartbeat)")
+	fs.StringVar(&c.PprofURL, "pprof-url", "", "with --idle-memory-of: the hub's profiler (its --pprof), e.g. http://127.0.0.1:6060, to report its live heap after a collection too; resident memory also counts what the Go runtime freed but has not yet returned to the system")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file, to see what it spends")
 	fs.IntVar(&c.Resumers, "resumers", 0, "a reconnect storm: while publishing, open this many more streams at once, each resuming --resume-behind events back, and report the live latency during the storm and when the last resumer caught up")
 	fs.IntVar(&c.ResumeBehind, "resume-behind", 1000, "how many events back each of the --resumers resumes")
@@ -112,6 +122,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintf(stdout, "idle streams     %d\n", c.Subscribers)
 		fmt.Fprintf(stdout, "hub memory       %.0f bytes per stream (resident, from %d to %d KiB)\n",
 			m.perStream, m.before>>10, m.after>>10)
+		if c.PprofURL != "" {
+			fmt.Fprintf(stdout, "live heap        %.0f bytes per stream (after a collection, from %d to %d KiB)\n",
+				perStream(m.heapBefore, m.heapAfter, c), m.heapBefore>>10, m.heapAfter>>10)
+		}
+		if c.Burst > 0 {
+			fmt.Fprintf(stdout, "after a burst    %.0f bytes per stream (resident, %d KiB at most during it, %d KiB after %v idle)\n",
+				m.perStreamAfterBurst, m.peak>>10, m.afterBurst>>10, c.Settle)
+		}
+		if c.Burst > 0 && c.PprofURL != "" {
+			fmt.Fprintf(stdout, "live heap after  %.0f bytes per stream (after a collection, %d KiB)\n",
+				perStream(m.heapBefore, m.heapAfterBurst, c), m.heapAfterBurst>>10)
+		}
 		return nil
 	}
 	r, err := runBench(ctx, c, stderr)
@@ -149,6 +171,9 @@ func measureIdleMemory(ctx context.Context, c benchConfig) (idleMemory, error) {
 		return m, err
 	}
 	var err error
+	if m.heapBefore, err = liveHeap(ctx, c); err != nil {
+		return m, err
+	}
 	if m.before, err = processRSS(c.IdlePID); err != nil {
 		return m, err
 	}
@@ -158,7 +183,15 @@ func measureIdleMemory(ctx context.Context, c benchConfig) (idleMemory, error) {
 	if m.after, err = processRSS(c.IdlePID); err != nil {
 		return m, err
 	}
+	if m.heapAfter, err = liveHeap(ctx, c); err != nil {
+		return m, err
+	}
 	m.perStream = float64(m.after-m.before) / float64(c.Subscribers)
+	if c.Burst > 0 {
+		if err := measureAfterBurst(ctx, c, subs, &m); err != nil {
+			return m, err
+		}
+	}
 	return m, nil
 }
 
@@ -167,6 +200,15 @@ func measureIdleMemory(ctx context.Context, c benchConfig) (idleMemory, error) {
 type idleMemory struct {
 	before, after int64
 	perStream     float64
+	// With a burst: the most seen while it was delivered, and after.
+	peak, afterBurst    int64
+	perStreamAfterBurst float64
+	// With --pprof-url: the live heap after a collection at each point.
+	heapBefore, heapAfter, heapAfterBurst int64
+}
+
+func perStream(from, to int64, c benchConfig) float64 {
+	return float64(to-from) / float64(c.Subscribers)
 }
 
 // processRSS returns a process's resident memory in bytes (Linux).

@@ -75,3 +75,35 @@ func TestBenchMeasuresIdleMemory(t *testing.T) {
 		t.Fatal("bench measured a process that does not exist")
 	}
 }
+
+func TestBenchMeasuresMemoryAfterABurst(t *testing.T) {
+	base, _ := startHub(t, testConfig(t, "memory:"))
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "20",
+		"--idle-memory-of", strconv.Itoa(os.Getpid()), "--burst", "300", "--settle", "10ms"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "after a burst    ") {
+		t.Fatalf("bench printed:\n%s", out.String())
+	}
+}
+
+// TestBenchReconnectStorm: --resumers opens streams resuming behind while
+// the others are live, and every resumer gets exactly its backlog and
+// what follows.
+func TestBenchReconnectStorm(t *testing.T) {
+	base, _ := startHub(t, testConfig(t, "memory:"))
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "5",
+		"--rate", "200", "--batch", "10", "--duration", "1s", "--resumers", "20", "--resume-behind", "50",
+		"--storm-at", "500ms"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"caught up        20, the last ", "resumers missed  0 (and 0 received twice)", "live p99 storm   "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

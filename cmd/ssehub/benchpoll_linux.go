@@ -120,6 +120,7 @@ type streamPoller struct {
 	epfds []int
 	slots []atomic.Pointer[benchSubscriber]
 	fds   []int
+	last  atomic.Int64 // the last delivery to any of them, unix nanos
 }
 
 // newStreamPoller starts readers for up to n streams, until ctx ends.
@@ -150,7 +151,7 @@ func (p *streamPoller) add(i int, s *benchSubscriber) error {
 	if err != nil {
 		return err
 	}
-	if err := s.feed(s.initial, time.Now().UnixNano(), nil); err != nil {
+	if err := s.feed(s.initial, time.Now().UnixNano(), &p.last); err != nil {
 		s.err.Store(&err)
 	}
 	p.fds[i] = fd
@@ -178,7 +179,7 @@ func (p *streamPoller) read(ctx context.Context, epfd int) {
 				err = io.EOF
 			}
 			if err == nil {
-				err = s.feed(buf[:m], time.Now().UnixNano(), nil)
+				err = s.feed(buf[:m], time.Now().UnixNano(), &p.last)
 			}
 			if err != nil {
 				s.err.Store(&err)
