@@ -235,6 +235,14 @@ func (s *Subscription) enqueue(seq uint64, frame []byte) (slow bool) {
 	default:
 		s.queue = append(s.queue, queued{seq, frame})
 		s.queued += len(frame)
+		if !s.live {
+			// A replay is running: its owner polls again until the
+			// replay ends, and then drains the queue, so waking it for
+			// each event would only cost (thousands of times over in
+			// a reconnect storm).
+			s.mu.Unlock()
+			return false
+		}
 	}
 	ready := s.ready
 	s.mu.Unlock()
