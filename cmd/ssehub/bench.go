@@ -284,7 +284,7 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 		}
 	}
 	if st != nil {
-		st.wait(deadline)
+		st.wait(deadline, published)
 	}
 	cancel()
 	if st != nil {

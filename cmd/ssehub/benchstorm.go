@@ -115,15 +115,16 @@ func (st *storm) run(ctx context.Context, start time.Time, wg *sync.WaitGroup, s
 	st.connected = time.Since(st.at)
 }
 
-// wait returns when every resumer caught up, or at the deadline.
-func (st *storm) wait(deadline time.Time) {
+// wait returns when every resumer has every event after its resumption
+// point (of the published ones), or at the deadline.
+func (st *storm) wait(deadline time.Time, published int64) {
 	select {
 	case <-st.opened:
 	case <-time.After(time.Until(deadline)):
 		return
 	}
 	for _, s := range st.resumers {
-		for s != nil && s.caughtUp.Load() == 0 && s.err.Load() == nil && time.Now().Before(deadline) {
+		for s != nil && s.got.Load() < published-st.base && s.err.Load() == nil && time.Now().Before(deadline) {
 			<-time.After(10 * time.Millisecond)
 		}
 	}
