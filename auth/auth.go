@@ -18,6 +18,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,9 @@ type Claims struct {
 	Mercure struct {
 		Publish   []string `json:"publish,omitempty"`
 		Subscribe []string `json:"subscribe,omitempty"`
+		// Payload is any JSON the token's issuer attached; the Mercure
+		// door shows it in subscription events.
+		Payload json.RawMessage `json:"payload,omitempty"`
 	} `json:"mercure"`
 	jwt.RegisteredClaims
 }

@@ -58,4 +58,12 @@ func (a *API) subscribeRequest(r *http.Request) (hub.SubscribeRequest, error) {
 // over from its http.Server has ended: http.Server.Shutdown does not wait
 // for those. When ctx ends first, the remaining streams are closed. Streams
 // that open after Drain are served with a goroutine each.
-func (a *API) Drain(ctx context.Context) error { return a.streams.Drain(ctx) }
+func (a *API) Drain(ctx context.Context) error {
+	err := a.streams.Drain(ctx)
+	if a.mercure != nil {
+		// The departures of the last streams are announced (or fail at
+		// once on the closed hub).
+		a.mercure.subs.leaving.Wait()
+	}
+	return err
+}

@@ -104,6 +104,9 @@ type Options struct {
 	// served by an event loop, which holds an idle stream with no
 	// goroutine and no buffer (Linux; elsewhere this is the only way).
 	GoroutinePerStream bool
+	// Mercure, when set, serves the Mercure protocol at
+	// /.well-known/mercure beside the native API.
+	Mercure *MercureOptions
 }
 
 func (o *Options) setDefaults() {
@@ -159,6 +162,7 @@ type API struct {
 
 	// streams serves every event stream the API answers.
 	streams *stream.Server
+	mercure *mercure // nil when the Mercure door is off
 
 	addrRate  *rateLimits // nil: no limit
 	tokenRate *rateLimits
@@ -185,6 +189,9 @@ func New(h *hub.Hub, opts Options) *API {
 		GoroutinePerStream: opts.GoroutinePerStream,
 		Logger:             opts.Logger,
 	})
+	if opts.Mercure != nil {
+		a.mercure = newMercure(a, *opts.Mercure)
+	}
 	a.Register(a.mux)
 	return a
 }
@@ -196,6 +203,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.route(mux, "/history", map[string]http.HandlerFunc{http.MethodGet: a.serveHistory})
 	if !a.opts.NoStats {
 		a.route(mux, "/api/stats", map[string]http.HandlerFunc{http.MethodGet: a.serveStats})
+	}
+	if a.mercure != nil {
+		a.mercure.register(mux)
 	}
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.HandleFunc("GET /readyz", a.serveReady)

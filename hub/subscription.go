@@ -53,6 +53,7 @@ type Subscription struct {
 	h         *Hub
 	selectors []*Selector
 	allowed   []*Selector
+	after     string // see After; set by Subscribe, then read-only
 
 	// lastOffered is touched only by the dispatcher.
 	lastOffered uint64
@@ -115,12 +116,21 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	if !ok {
 		return nil, ErrHubClosed // Close ran while this was being set up
 	}
+	s.after = req.LastEventID
 	if !s.replaying {
 		s.pos = dispatched
 		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
+		s.after = FormatID(h.epoch, dispatched)
 	}
 	return s, nil
 }
+
+// After returns the id of the event the subscription starts after: the
+// LastEventID it resumes from, or, for one that starts live (no id, or one
+// that could not be resumed from), the position where it joined the log.
+// Mercure's Last-Event-ID response header carries it, so a client can
+// tell whether it missed anything.
+func (s *Subscription) After() string { return s.after }
 
 func (h *Hub) parseSelectors(raw []string, required bool) ([]*Selector, error) {
 	if required && len(raw) == 0 {

@@ -44,6 +44,7 @@ type Config struct {
 	WriteTimeout    time.Duration
 	TransportConfig // TLS, HTTP/2, the admin listener (tls.go)
 	Limits          Limits
+	Mercure         mercureConfig
 }
 
 // Limits are the flags that bound what one request, client or token may
@@ -142,6 +143,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.EventLoop, "event-loop", true, "serve plain HTTP/1 streams from an event loop, without a goroutine each (Linux; false: a goroutine per stream)")
 	c.TransportConfig.register(fs)
 	c.Limits.register(fs)
+	c.Mercure.register(fs)
 }
 
 func (c *Config) retention() hub.Retention {
@@ -152,7 +154,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	var cfg Config
 	fs := newFlagSet("serve", stderr)
 	cfg.register(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := parseFlags(fs, args, withEnvAliases(getenv, mercureEnvAliases)); err != nil {
 		return err
 	}
 	if err := cfg.Limits.check(); err != nil {
@@ -291,7 +293,7 @@ func (m *Main) handler() (http.Handler, error) {
 		m.demos.Register(mux)
 	}
 	lim := m.Config.Limits
-	m.api = httpapi.New(m.hub, httpapi.Options{
+	opts := httpapi.Options{
 		Publishers:      m.auth.publishers,
 		Subscribers:     m.auth.subscribers,
 		RefuseAnonymous: !m.Config.Auth.Anonymous,
@@ -317,7 +319,11 @@ func (m *Main) handler() (http.Handler, error) {
 		Exempt:             lim.Exempt.prefixes,
 
 		GoroutinePerStream: !m.Config.EventLoop,
-	})
+	}
+	if opts.Mercure, err = m.Config.Mercure.options(); err != nil {
+		return nil, err
+	}
+	m.api = httpapi.New(m.hub, opts)
 	m.api.Register(mux)
 	return mux, nil
 }

@@ -1,0 +1,232 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/httpapi/internal/stream"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// MercurePath is where the Mercure protocol is served.
+const MercurePath = "/.well-known/mercure"
+
+// MercureOptions configure the Mercure front door, which speaks the Mercure
+// protocol at /.well-known/mercure so Mercure's client libraries and
+// EventSource URLs work unchanged. It shares the hub, the log, the ids and
+// the stream-serving path with the native API: an event published on either
+// door reaches the subscribers of both.
+type MercureOptions struct {
+	// Publisher and Subscriber check the tokens of each role (Mercure's
+	// publisher_jwt and subscriber_jwt). Nil: Options.Verifier, the key the
+	// native API uses. Without any, nobody may publish and only anonymous
+	// subscribers are served.
+	Publisher, Subscriber TokenVerifier
+	// Anonymous lets subscribers without a token receive public updates.
+	Anonymous bool
+	// Subscriptions publishes an update when a subscriber connects or
+	// leaves and serves the subscriptions API (presence).
+	Subscriptions bool
+	// PublishOrigins are the origins allowed to publish with the cookie
+	// ("*" for any): a browser sends a cookie by itself, so a cookie alone
+	// must not let another site publish (CSRF).
+	PublishOrigins []string
+	// CookieName is the cookie holding a token (default
+	// mercureAuthorization).
+	CookieName string
+}
+
+// TokenVerifier checks a token and returns its claims; *auth.Verifier is
+// one.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (*auth.Claims, error)
+}
+
+// mercure is the Mercure front door of an API.
+type mercure struct {
+	a    *API
+	opts MercureOptions
+	subs subscriberList
+}
+
+func newMercure(a *API, opts MercureOptions) *mercure {
+	if v := a.publishers(); opts.Publisher == nil && v != nil {
+		opts.Publisher = v
+	}
+	if v := a.subscribers(); opts.Subscriber == nil && v != nil {
+		opts.Subscriber = v
+	}
+	if opts.CookieName == "" {
+		opts.CookieName = "mercureAuthorization"
+	}
+	m := &mercure{a: a, opts: opts}
+	m.subs.init()
+	return m
+}
+
+func (m *mercure) register(mux *http.ServeMux) {
+	cors := m.a.cors
+	mux.Handle("GET "+MercurePath, cors(http.HandlerFunc(m.serveSubscribe)))
+	mux.Handle("HEAD "+MercurePath, cors(http.HandlerFunc(m.serveSubscribe)))
+	mux.Handle("POST "+MercurePath, cors(http.HandlerFunc(m.servePublish)))
+	preflight := cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.Handle("OPTIONS "+MercurePath, preflight)
+	if m.opts.Subscriptions {
+		for _, p := range []string{"/subscriptions", "/subscriptions/{topic}", "/subscriptions/{topic}/{subscriber}"} {
+			mux.Handle("GET "+MercurePath+p, cors(http.HandlerFunc(m.serveSubscriptions)))
+			mux.Handle("OPTIONS "+MercurePath+p, preflight)
+		}
+	}
+}
+
+// role is whom a token is checked for.
+type role int
+
+const (
+	subscriberRole role = iota
+	publisherRole
+)
+
+// errOriginNotAllowed: a cookie-authorised publish from an origin not in
+// PublishOrigins.
+var errOriginNotAllowed = errors.New("this origin may not publish with a cookie")
+
+// authorize returns the claims of the request's token for role, nil when it
+// carries none. The Authorization header comes first, then the
+// authorization query parameter, then the cookie, as Mercure reads them. A
+// POST authorised by the cookie must come from a publish origin.
+func (m *mercure) authorize(r *http.Request, as role) (*auth.Claims, error) {
+	v := m.opts.Subscriber
+	if as == publisherRole {
+		v = m.opts.Publisher
+	}
+	token, cookie := "", false
+	if h, ok := r.Header["Authorization"]; ok {
+		scheme, t, found := strings.Cut(h[0], " ")
+		if len(h) != 1 || !found || !strings.EqualFold(scheme, "Bearer") {
+			return nil, fmt.Errorf("%w: the Authorization header must be one bearer token", auth.ErrInvalidToken)
+		}
+		token = strings.TrimSpace(t)
+	} else if q, ok := r.URL.Query()["authorization"]; ok {
+		if len(q) != 1 {
+			return nil, fmt.Errorf("%w: give one authorization query parameter", auth.ErrInvalidToken)
+		}
+		token = q[0]
+	} else if c, err := r.Cookie(m.opts.CookieName); err == nil {
+		token, cookie = c.Value, true
+	} else {
+		return nil, nil
+	}
+	if cookie && r.Method == http.MethodPost {
+		if err := m.checkPublishOrigin(r); err != nil {
+			return nil, err
+		}
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%w: this hub has no key configured", auth.ErrInvalidToken)
+	}
+	return v.Verify(r.Context(), token)
+}
+
+// checkPublishOrigin: the Origin (else the Referer's origin) of a request
+// must be one of PublishOrigins.
+func (m *mercure) checkPublishOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		ref, err := url.Parse(r.Header.Get("Referer"))
+		if err != nil || ref.Host == "" {
+			return fmt.Errorf("%w: a cookie-authorised publish needs an Origin or Referer header", errOriginNotAllowed)
+		}
+		origin = ref.Scheme + "://" + ref.Host
+	}
+	if slices.Contains(m.opts.PublishOrigins, "*") || slices.Contains(m.opts.PublishOrigins, origin) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q", errOriginNotAllowed, origin)
+}
+
+// writeMercureAuthError answers 401, as Mercure does for every
+// authorization failure, with the reason in the JSON body.
+func writeMercureAuthError(w http.ResponseWriter, err error) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="mercure"`)
+	msg := "a valid token is required"
+	if err != nil && !errors.Is(err, auth.ErrNoToken) {
+		msg = err.Error()
+	}
+	writeError(w, http.StatusUnauthorized, msg, "")
+}
+
+// earliest is the Last-Event-ID that asks for every event the log retains.
+const earliest = "earliest"
+
+// serveSubscribe streams updates: GET /.well-known/mercure?topic=SEL…,
+// resuming after the Last-Event-ID header or the lastEventID query
+// parameter, "earliest" meaning from the oldest retained event.
+func (m *mercure) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+	claims, err := m.authorize(r, subscriberRole)
+	if err != nil || (claims == nil && !m.opts.Anonymous) {
+		writeMercureAuthError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID")}
+	if req.LastEventID == "" {
+		req.LastEventID = q.Get("lastEventID")
+	}
+	if len(req.Topics) == 0 {
+		writeError(w, http.StatusBadRequest, `missing "topic" parameter`, "")
+		return
+	}
+	if !sse.ValidID(req.LastEventID) {
+		writeError(w, http.StatusBadRequest, "Last-Event-ID must not contain CR, LF or NUL", "")
+		return
+	}
+	if claims != nil {
+		req.Allowed = claims.Mercure.Subscribe
+	}
+	requested := req.LastEventID
+	if requested == earliest {
+		info, err := m.a.hub.Log().Info(r.Context())
+		if err != nil {
+			m.a.writeHubError(w, r, err)
+			return
+		}
+		// The position before the oldest event the log retains.
+		req.LastEventID = hub.FormatID(info.Epoch, max(info.First, 1)-1)
+	}
+	sub, err := m.a.hub.Subscribe(r.Context(), req)
+	if err != nil {
+		m.a.writeHubError(w, r, err)
+		return
+	}
+	// A resuming subscriber is told the id of the event preceding the
+	// first one it is sent: the one it asked for, or, when that cannot be
+	// resumed from (the stream then opens with an ssehub-reset event), the
+	// position it continues from.
+	switch {
+	case requested == earliest:
+		w.Header().Set("Last-Event-ID", earliest)
+	case requested != "":
+		w.Header().Set("Last-Event-ID", sub.After())
+	}
+	if r.Method == http.MethodHead {
+		sub.Close()
+		stream.SetHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	var src stream.Source = sub
+	if m.opts.Subscriptions {
+		src = m.subs.join(context.WithoutCancel(r.Context()), m, sub, req.Topics, claims, requested)
+	}
+	m.a.streams.Serve(w, r, src)
+}
