@@ -97,7 +97,7 @@ func (l *subscriberList) snapshot() []*subscriber {
 // announces its departure when its stream ends.
 func (l *subscriberList) join(ctx context.Context, m *mercure, sub *hub.Subscription, topics []string, claims *auth.Claims, lastEventID string) stream.Source {
 	s := &subscriber{id: newURNUUID(), topics: topics}
-	if claims != nil {
+	if claims != nil && string(claims.Mercure.Payload) != "null" {
 		s.payload = claims.Mercure.Payload
 	}
 	l.mu.Lock()
