@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS = \
 	./sse/:FuzzParse ./sse/:FuzzRoundTrip \
 	./hub/:FuzzParseSelector ./hub/:FuzzEventUnmarshalBinary ./hub/:FuzzParseID \
-	./httpapi/:FuzzPublishDecode ./httpapi/:FuzzSubscribeRequest ./httpapi/:FuzzHistoryRequest \
+	./httpapi/:FuzzPublishDecode ./httpapi/:FuzzSubscribeRequest ./httpapi/:FuzzHistoryRequest ./httpapi/:FuzzMercurePublishForm \
 	./sseclient/:FuzzParseRetryAfter \
 	./cmd/ssehub/:FuzzChunkDecoder ./cmd/ssehub/:FuzzSizeFlag \
 	./demo/internal/jsonhttp/:FuzzDecode \

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssehub/ssehub/hub"
 )
@@ -69,6 +70,16 @@ func (m *mercure) update(r *http.Request) (hub.Event, int, error) {
 	}
 	if len(ev.Topics) == 0 {
 		return ev, http.StatusBadRequest, errors.New(`missing "topic" parameter`)
+	}
+	// Subscribers decode the stream as UTF-8: invalid bytes would arrive
+	// changed, so they are refused, as the native door's JSON cannot
+	// carry them either.
+	for name, values := range f {
+		for _, v := range values {
+			if !utf8.ValidString(v) {
+				return ev, http.StatusBadRequest, fmt.Errorf("%q is not valid UTF-8", name)
+			}
+		}
 	}
 	if len(ev.Topics) > hub.MaxTopics {
 		return ev, http.StatusBadRequest, fmt.Errorf("%d topics, at most %d allowed", len(ev.Topics), hub.MaxTopics)

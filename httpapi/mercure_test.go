@@ -215,6 +215,7 @@ func TestMercurePublishAnswers(t *testing.T) {
 		{"id with CR", pub, url.Values{"topic": {"t"}, "id": {"a\rb"}}, http.StatusBadRequest},
 		{"id with NUL", pub, url.Values{"topic": {"t"}, "id": {"a\x00b"}}, http.StatusBadRequest},
 		{"type with LF", pub, url.Values{"topic": {"t"}, "type": {"a\ndata: evil"}}, http.StatusBadRequest},
+		{"type not UTF-8", pub, url.Values{"topic": {"t"}, "type": {"\x84"}}, http.StatusBadRequest},
 		{"retry not a number", pub, url.Values{"topic": {"t"}, "retry": {"soon"}}, http.StatusBadRequest},
 		{"negative retry", pub, url.Values{"topic": {"t"}, "retry": {"-1"}}, http.StatusBadRequest},
 		{"reserved topic", pub, url.Values{"topic": {"/.well-known/mercure/subscriptions/x/y"}}, http.StatusForbidden},
@@ -331,4 +332,53 @@ func TestMercureTokenSources(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous with anonymous off: %d, want 401", resp.StatusCode)
 	}
+}
+
+// FuzzMercurePublishForm: whatever form a publisher sends, an update the
+// door and the hub accept reaches subscribers as exactly one event with
+// the id and type it was given: no field or event can be injected.
+func FuzzMercurePublishForm(f *testing.F) {
+	for _, s := range []string{
+		"topic=t&data=x", "topic=a&topic=b&data=x&private=on&id=urn%3Auuid%3A1&type=note&retry=10",
+		"topic=t&id=a%0Adata:%20evil", "topic=t&type=a%0D%0Aevent:%20x", "topic=t&data=a%0D%0A%0D%0Adata:%20b",
+		"topic=t&retry=99999999999999999999", "data=%ZZ", "topic=/.well-known/mercure/subscriptions/a/b",
+	} {
+		f.Add(s)
+	}
+	a := &API{opts: Options{}}
+	a.opts.setDefaults()
+	m := newMercure(a, MercureOptions{})
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptest.NewRequest(http.MethodPost, MercurePath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if r.ParseForm() != nil {
+			return
+		}
+		ev, _, err := m.update(r)
+		if err != nil || ev.Validate(hub.DefaultLimit) != nil {
+			return
+		}
+		if ev.Retry < 0 {
+			t.Fatalf("accepted a negative retry from %q", body)
+		}
+		frame, err := (&sse.Event{ID: ev.ID, Type: ev.Type, Data: ev.Data}).AppendTo(nil)
+		if err != nil {
+			t.Fatalf("the hub accepted what cannot be encoded: %v", err)
+		}
+		p := sse.NewParser(strings.NewReader(string(frame)))
+		got, err := p.Next()
+		if err != nil {
+			return // empty data: nothing is dispatched, nothing injected
+		}
+		wantType := ev.Type
+		if wantType == "" {
+			wantType = "message" // what EventSource calls an untyped event
+		}
+		if got.ID != ev.ID || got.Type != wantType {
+			t.Fatalf("sent id %q type %q, received id %q type %q", ev.ID, ev.Type, got.ID, got.Type)
+		}
+		if extra, err := p.Next(); err == nil {
+			t.Fatalf("one update became two events: %+v", extra)
+		}
+	})
 }
