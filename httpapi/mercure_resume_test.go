@@ -120,6 +120,16 @@ func TestMercureResume(t *testing.T) {
 			t.Fatalf("got %+v, want %q and no reset", ev, id)
 		}
 	})
+	t.Run("65 selectors", func(t *testing.T) {
+		resp, err := http.Get(srv.URL + MercurePath + "?topic=" + strings.Join(manyTopics(65), "&topic="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status %d, want 400", resp.StatusCode)
+		}
+	})
 	t.Run("injected id", func(t *testing.T) {
 		resp, err := http.Get(srv.URL + MercurePath + "?topic=t&lastEventID=a%0Adata:%20evil")
 		if err != nil {

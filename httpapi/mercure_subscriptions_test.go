@@ -48,10 +48,14 @@ func TestMercureSubscriptions(t *testing.T) {
 	// The watcher is told of its own subscription first, then of the
 	// reader's.
 	var own, sub subscription
+	var ownID string
 	for _, s := range []*subscription{&own, &sub} {
 		ev := watch.next(t)
 		if err := json.Unmarshal([]byte(ev.Data), s); err != nil {
 			t.Fatalf("subscription event %q: %v", ev.Data, err)
+		}
+		if s == &own {
+			ownID = ev.ID
 		}
 	}
 	if own.Payload != nil || !own.Active || own.Topic != "/.well-known/mercure/subscriptions{/topic}{/subscriber}" {
@@ -102,6 +106,18 @@ func TestMercureSubscriptions(t *testing.T) {
 	var left subscription
 	if err := json.Unmarshal([]byte(ev.Data), &left); err != nil || left.Active || left.Subscriber != sub.Subscriber {
 		t.Fatalf("departure event %s", ev.Data)
+	}
+	// Subscription events are in the log: a watcher resuming after its
+	// own subscription event replays the reader's arrival and departure.
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic="+
+		url.QueryEscape("/.well-known/mercure/subscriptions{/topic}{/subscriber}")+"&lastEventID="+url.QueryEscape(ownID), nil)
+	req.Header.Set("Authorization", "Bearer "+watcher)
+	again := openStream(t, req)
+	for _, active := range []bool{true, false} {
+		var s subscription
+		if ev := again.next(t); json.Unmarshal([]byte(ev.Data), &s) != nil || s.Subscriber != sub.Subscriber || s.Active != active {
+			t.Fatalf("replayed %s, want the reader with active %v", ev.Data, active)
+		}
 	}
 	// The anonymous "*" subscriber was told of neither: the next event it
 	// gets is this public one.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -165,6 +166,14 @@ func mustPublish(t *testing.T, srv *httptest.Server, token string, form url.Valu
 
 var allRights = []string{"*"}
 
+func manyTopics(n int) []string {
+	topics := make([]string, n)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("topic/%d", i)
+	}
+	return topics
+}
+
 // TestMercureAndNativeDoorsShareOneHub: an event published on either door
 // reaches the subscribers of both, with the same id and in order.
 func TestMercureAndNativeDoorsShareOneHub(t *testing.T) {
@@ -215,6 +224,8 @@ func TestMercurePublishAnswers(t *testing.T) {
 		{"id with CR", pub, url.Values{"topic": {"t"}, "id": {"a\rb"}}, http.StatusBadRequest},
 		{"id with NUL", pub, url.Values{"topic": {"t"}, "id": {"a\x00b"}}, http.StatusBadRequest},
 		{"type with LF", pub, url.Values{"topic": {"t"}, "type": {"a\ndata: evil"}}, http.StatusBadRequest},
+		{"65 topics", pub, url.Values{"topic": manyTopics(65)}, http.StatusBadRequest},
+		{"64 topics", pub, url.Values{"topic": manyTopics(64)}, http.StatusOK},
 		{"type not UTF-8", pub, url.Values{"topic": {"t"}, "type": {"\x84"}}, http.StatusBadRequest},
 		{"retry not a number", pub, url.Values{"topic": {"t"}, "retry": {"soon"}}, http.StatusBadRequest},
 		{"negative retry", pub, url.Values{"topic": {"t"}, "retry": {"-1"}}, http.StatusBadRequest},
