@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
@@ -78,6 +79,76 @@ func mercureVerifier(role, key, alg string) (httpapi.TokenVerifier, error) {
 		return auth.NewVerifier([]byte(key)), nil
 	}
 	return nil, fmt.Errorf("--mercure-%s-jwt-alg %q: %w", role, alg, errors.New("only HMAC keys (HS256, HS384, HS512) are supported yet"))
+}
+
+// mercureDirectives maps the directives of Mercure's Caddyfile that have
+// an equivalent to the flags they set; value turns the directive's
+// arguments into the flag's value.
+var mercureDirectives = map[string]struct {
+	flags []string
+	value func(args []string) []string
+}{
+	"anonymous":       {[]string{"mercure-anonymous"}, func([]string) []string { return []string{"true"} }},
+	"subscriptions":   {[]string{"mercure-subscriptions"}, func([]string) []string { return []string{"true"} }},
+	"cors_origins":    {[]string{"cors-origins"}, joinArgs},
+	"publish_origins": {[]string{"mercure-publish-origins"}, joinArgs},
+	"cookie_name":     {[]string{"mercure-cookie-name"}, joinArgs},
+	"heartbeat":       {[]string{"heartbeat"}, joinArgs},
+	"publisher_jwt":   {[]string{"mercure-publisher-jwt-key", "mercure-publisher-jwt-alg"}, identity},
+	"subscriber_jwt":  {[]string{"mercure-subscriber-jwt-key", "mercure-subscriber-jwt-alg"}, identity},
+}
+
+func joinArgs(args []string) []string { return []string{strings.Join(args, ",")} }
+func identity(args []string) []string { return args }
+
+// parseMercureDirectives reads MERCURE_EXTRA_DIRECTIVES, the directives
+// Mercure's image adds to its Caddyfile, into the SSEHUB_ twins of the
+// flags they map to. Directives without an equivalent (transport, ui, …,
+// with their blocks) are returned as ignored, for the caller to log.
+func parseMercureDirectives(text string) (twins map[string]string, ignored []string) {
+	twins = make(map[string]string)
+	depth := 0
+	for _, line := range strings.Split(text, "\n") {
+		words := strings.Fields(line)
+		if len(words) == 0 || strings.HasPrefix(words[0], "#") {
+			continue
+		}
+		opens := strings.Count(line, "{") - strings.Count(line, "}")
+		if depth > 0 {
+			depth += opens
+			continue
+		}
+		if words[len(words)-1] == "{" {
+			depth += opens
+			ignored = append(ignored, words[0])
+			continue
+		}
+		d, ok := mercureDirectives[words[0]]
+		if !ok {
+			ignored = append(ignored, words[0])
+			continue
+		}
+		for i, v := range d.value(words[1:]) {
+			if i < len(d.flags) && v != "" {
+				twins[envName(d.flags[i])] = v
+			}
+		}
+	}
+	return twins, ignored
+}
+
+// mercureEnv returns getenv that also answers a flag's SSEHUB_ twin, when
+// it is unset, from the environment of Mercure's image: its variables
+// (MERCURE_PUBLISHER_JWT_KEY, …), then its MERCURE_EXTRA_DIRECTIVES.
+func mercureEnv(getenv func(string) string) (func(string) string, []string) {
+	twins, ignored := parseMercureDirectives(getenv("MERCURE_EXTRA_DIRECTIVES"))
+	aliased := withEnvAliases(getenv, mercureEnvAliases)
+	return func(name string) string {
+		if v := aliased(name); v != "" {
+			return v
+		}
+		return twins[name]
+	}, ignored
 }
 
 // withEnvAliases returns getenv that also answers a flag's SSEHUB_ twin

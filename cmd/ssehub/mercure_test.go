@@ -142,6 +142,30 @@ func TestServeMercureDoor(t *testing.T) {
 			t.Fatalf("with both set: %q, %v", again.Mercure.PublisherKey, err)
 		}
 	})
+	t.Run("MERCURE_EXTRA_DIRECTIVES", func(t *testing.T) {
+		env := map[string]string{
+			"MERCURE_EXTRA_DIRECTIVES": "anonymous\nsubscriptions\n# a comment\ncors_origins https://a.example https://b.example\n" +
+				"publish_origins https://a.example\nheartbeat 25s\ncookie_name myCookie\ntransport bolt {\n\tpath /data/mercure.db\n}\nui\n" +
+				"subscriber_jwt sub-secret HS512",
+			"SSEHUB_HEARTBEAT": "5s", // the twin wins
+		}
+		getenv, ignored := mercureEnv(func(k string) string { return env[k] })
+		var cfg Config
+		fs := newFlagSet("serve", io.Discard)
+		cfg.register(fs)
+		if err := parseFlags(fs, nil, getenv); err != nil {
+			t.Fatal(err)
+		}
+		m := cfg.Mercure
+		if !m.Anonymous || !m.Subscriptions || strings.Join(cfg.CORSOrigins, " ") != "https://a.example https://b.example" ||
+			strings.Join(m.PublishOrigins, " ") != "https://a.example" || m.CookieName != "myCookie" ||
+			m.SubscriberKey != "sub-secret" || m.SubscriberAlg != "HS512" || cfg.Heartbeat != 5*time.Second {
+			t.Errorf("config %+v, cors %v, heartbeat %v", m, cfg.CORSOrigins, cfg.Heartbeat)
+		}
+		if strings.Join(ignored, " ") != "transport ui" {
+			t.Errorf("ignored %q, want transport and ui", ignored)
+		}
+	})
 	t.Run("an algorithm not supported", func(t *testing.T) {
 		cfg := testConfig(t, "memory:")
 		cfg.Mercure.PublisherKey, cfg.Mercure.PublisherAlg = "k", "RS256"

@@ -154,7 +154,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	var cfg Config
 	fs := newFlagSet("serve", stderr)
 	cfg.register(fs)
-	if err := parseFlags(fs, args, withEnvAliases(getenv, mercureEnvAliases)); err != nil {
+	getenv, ignored := mercureEnv(getenv)
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if err := cfg.Limits.check(); err != nil {
@@ -165,6 +166,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if len(ignored) > 0 {
+		logger.Warn("ignoring Mercure directives ssehub has no equivalent of; see docs/mercure.md", "directives", ignored)
+	}
 	m := &Main{Config: cfg, Out: stdout, Logger: logger}
 	if err := m.Open(ctx); err != nil {
 		return err
