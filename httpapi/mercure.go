@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/internal/stream"
@@ -54,6 +55,7 @@ type mercure struct {
 	a    *API
 	opts MercureOptions
 	subs subscriberList
+	now  func() time.Time // the clock token expiry is checked against
 }
 
 func newMercure(a *API, opts MercureOptions) *mercure {
@@ -66,7 +68,7 @@ func newMercure(a *API, opts MercureOptions) *mercure {
 	if opts.CookieName == "" {
 		opts.CookieName = "mercureAuthorization"
 	}
-	m := &mercure{a: a, opts: opts}
+	m := &mercure{a: a, opts: opts, now: time.Now}
 	m.subs.init()
 	return m
 }
@@ -228,5 +230,37 @@ func (m *mercure) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if m.opts.Subscriptions {
 		src = m.subs.join(context.WithoutCancel(r.Context()), m, sub, req.Topics, claims, requested)
 	}
+	if claims != nil && claims.ExpiresAt != nil {
+		src = &expiringSource{Source: src, expires: claims.ExpiresAt.Time, now: m.now}
+	}
 	m.a.streams.Serve(w, r, src)
+}
+
+// errTokenExpired ends a stream whose token has expired.
+var errTokenExpired = errors.New("the subscriber's token expired")
+
+// expiringSource ends its stream at the first delivery after its token's
+// expiry, as Mercure closes a subscriber's connection then: what the token
+// allowed is not sent past its lifetime. The client reconnects (with a
+// fresh token, or is refused) and resumes from its last event id, so
+// nothing is lost.
+type expiringSource struct {
+	stream.Source
+	expires time.Time
+	now     func() time.Time
+}
+
+func (s *expiringSource) Poll(ctx context.Context, buf [][]byte) ([][]byte, error) {
+	if s.now().After(s.expires) {
+		return buf[:0], errTokenExpired
+	}
+	return s.Source.Poll(ctx, buf)
+}
+
+func (s *expiringSource) Next(ctx context.Context, buf [][]byte) ([][]byte, error) {
+	frames, err := s.Source.Next(ctx, buf)
+	if err == nil && s.now().After(s.expires) {
+		return frames[:0], errTokenExpired
+	}
+	return frames, err
 }

@@ -2,11 +2,16 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
@@ -257,4 +262,60 @@ func TestMercureHeartbeat(t *testing.T) {
 	readUntil(t, r, "id: ")
 	readUntil(t, r, "")  // the position frame's end
 	readUntil(t, r, ":") // a heartbeat
+}
+
+// TestMercureStreamEndsWhenTheTokenExpires: nothing a token allowed is
+// sent past its expiry; the stream ends at the next delivery instead, and
+// the client resumes from its last event id with a fresh token.
+func TestMercureStreamEndsWhenTheTokenExpires(t *testing.T) {
+	for _, perStream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "event loop", true: "goroutine per stream"}[perStream], func(t *testing.T) {
+			testTokenExpiry(t, perStream)
+		})
+	}
+}
+
+func testTokenExpiry(t *testing.T, goroutinePerStream bool) {
+	h := newHub(t)
+	api := New(h, Options{Verifier: auth.NewVerifier(testKey), Mercure: &MercureOptions{Anonymous: true},
+		GoroutinePerStream: goroutinePerStream})
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	api.mercure.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		_ = api.Drain(context.Background())
+	})
+	pub := mercureToken(t, testKey, allRights, nil, nil)
+	expiring := func() string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"exp": time.Now().Add(time.Hour).Unix(), "mercure": map[string]any{"subscribe": []string{"t"}},
+		}).SignedString(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	s := subscribe(t, srv, "topic=t", expiring())
+	first := mustPublish(t, srv, pub, url.Values{"topic": {"t"}, "data": {"1"}, "private": {"on"}})
+	if ev := s.next(t); ev.ID != first {
+		t.Fatalf("got %q, want %q", ev.ID, first)
+	}
+	clock.Add(int64(2 * time.Hour))
+	second := mustPublish(t, srv, pub, url.Values{"topic": {"t"}, "data": {"2"}, "private": {"on"}})
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			t.Fatalf("received %q after the token expired", ev.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end when its token expired")
+	}
+	clock.Store(time.Now().UnixNano())
+	again := subscribe(t, srv, "topic=t&lastEventID="+url.QueryEscape(first), expiring())
+	if ev := again.next(t); ev.ID != second {
+		t.Fatalf("resumed with %q, want %q", ev.ID, second)
+	}
 }
