@@ -36,8 +36,8 @@ func getJSONLD(t *testing.T, srv *httptest.Server, path, token string, header ..
 func TestMercureSubscriptions(t *testing.T) {
 	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true, Subscriptions: true})
 	watcher := mercureToken(t, testKey, nil, []string{"/.well-known/mercure/subscriptions{/topic}{/subscriber}"}, nil)
-	bystander := subscribe(t, srv, "topic=*", "") // anonymous: sees no subscription event
 	watch := subscribe(t, srv, "topic="+url.QueryEscape("/.well-known/mercure/subscriptions{/topic}{/subscriber}"), watcher)
+	bystander := subscribe(t, srv, "topic=*", "") // anonymous: sees no subscription event
 
 	const book = "https://example.com/books/1"
 	reader := mercureToken(t, testKey, nil, []string{book}, map[string]string{"user": "alice"})
@@ -46,20 +46,24 @@ func TestMercureSubscriptions(t *testing.T) {
 	joined := openStream(t, req)
 
 	// The watcher is told of its own subscription first, then of the
-	// reader's.
-	var own, sub subscription
-	var ownID string
-	for _, s := range []*subscription{&own, &sub} {
+	// bystander's and the reader's: each is announced before its stream
+	// opens.
+	var own, other, sub subscription
+	var afterOther string
+	for _, s := range []*subscription{&own, &other, &sub} {
 		ev := watch.next(t)
 		if err := json.Unmarshal([]byte(ev.Data), s); err != nil {
 			t.Fatalf("subscription event %q: %v", ev.Data, err)
 		}
-		if s == &own {
-			ownID = ev.ID
+		if s == &other {
+			afterOther = ev.ID
 		}
 	}
 	if own.Payload != nil || !own.Active || own.Topic != "/.well-known/mercure/subscriptions{/topic}{/subscriber}" {
 		t.Errorf("the watcher's own subscription event: %+v", own)
+	}
+	if other.Topic != "*" || !other.Active {
+		t.Errorf("the bystander's subscription event: %+v", other)
 	}
 	wantID := MercurePath + "/subscriptions/" + url.QueryEscape(book) + "/" + url.QueryEscape(sub.Subscriber)
 	if !sub.Active || sub.Topic != book || sub.Type != "Subscription" || sub.ID != wantID ||
@@ -107,10 +111,10 @@ func TestMercureSubscriptions(t *testing.T) {
 	if err := json.Unmarshal([]byte(ev.Data), &left); err != nil || left.Active || left.Subscriber != sub.Subscriber {
 		t.Fatalf("departure event %s", ev.Data)
 	}
-	// Subscription events are in the log: a watcher resuming after its
-	// own subscription event replays the reader's arrival and departure.
+	// Subscription events are in the log: a watcher resuming after the
+	// bystander's arrival replays the reader's arrival and departure.
 	req, _ = http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic="+
-		url.QueryEscape("/.well-known/mercure/subscriptions{/topic}{/subscriber}")+"&lastEventID="+url.QueryEscape(ownID), nil)
+		url.QueryEscape("/.well-known/mercure/subscriptions{/topic}{/subscriber}")+"&lastEventID="+url.QueryEscape(afterOther), nil)
 	req.Header.Set("Authorization", "Bearer "+watcher)
 	again := openStream(t, req)
 	for _, active := range []bool{true, false} {
