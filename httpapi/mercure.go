@@ -113,9 +113,12 @@ func (m *mercure) authorize(r *http.Request, as role) (*auth.Claims, error) {
 	}
 	token, cookie := "", false
 	if h, ok := r.Header["Authorization"]; ok {
+		if len(h) != 1 {
+			return nil, fmt.Errorf("%w: send one Authorization header", auth.ErrInvalidToken)
+		}
 		scheme, t, found := strings.Cut(h[0], " ")
-		if len(h) != 1 || !found || !strings.EqualFold(scheme, "Bearer") {
-			return nil, fmt.Errorf("%w: the Authorization header must be one bearer token", auth.ErrInvalidToken)
+		if !found || !strings.EqualFold(scheme, "Bearer") {
+			return nil, fmt.Errorf("%w: the Authorization header must be a bearer token", auth.ErrInvalidToken)
 		}
 		token = strings.TrimSpace(t)
 	} else if q, ok := r.URL.Query()["authorization"]; ok {
