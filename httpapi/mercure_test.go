@@ -343,6 +343,18 @@ func TestMercureTokenSources(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous with anonymous off: %d, want 401", resp.StatusCode)
 	}
+	// Another scheme is a bad token, never a fall-back to anonymous or
+	// to the cookie.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic=secret", nil)
+	req.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	req.AddCookie(&http.Cookie{Name: "mercureAuthorization", Value: reader})
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("Basic authorization: %d, want 401", resp.StatusCode)
+	}
 }
 
 // FuzzMercurePublishForm: whatever form a publisher sends, an update the
