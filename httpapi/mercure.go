@@ -24,30 +24,18 @@ const MercurePath = "/.well-known/mercure"
 // EventSource URLs work unchanged. It shares the hub, the log, the ids and
 // the stream-serving path with the native API: an event published on either
 // door reaches the subscribers of both.
+//
+// Tokens are checked as the native API checks them (Options.Publishers,
+// Options.Subscribers, Options.Verifier), anonymous subscribers follow
+// Options.RefuseAnonymous, and a publish authorised by the cookie must come
+// from an origin listed exactly in Options.PublishOrigins.
 type MercureOptions struct {
-	// Publisher and Subscriber check the tokens of each role (Mercure's
-	// publisher_jwt and subscriber_jwt). Nil: Options.Verifier, the key the
-	// native API uses. Without any, nobody may publish and only anonymous
-	// subscribers are served.
-	Publisher, Subscriber TokenVerifier
-	// Anonymous lets subscribers without a token receive public updates.
-	Anonymous bool
 	// Subscriptions publishes an update when a subscriber connects or
 	// leaves and serves the subscriptions API (presence).
 	Subscriptions bool
-	// PublishOrigins are the origins allowed to publish with the cookie
-	// ("*" for any): a browser sends a cookie by itself, so a cookie alone
-	// must not let another site publish (CSRF).
-	PublishOrigins []string
 	// CookieName is the cookie holding a token (default
 	// mercureAuthorization).
 	CookieName string
-}
-
-// TokenVerifier checks a token and returns its claims; *auth.Verifier is
-// one.
-type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (*auth.Claims, error)
 }
 
 // mercure is the Mercure front door of an API.
@@ -59,14 +47,8 @@ type mercure struct {
 }
 
 func newMercure(a *API, opts MercureOptions) *mercure {
-	if v := a.publishers(); opts.Publisher == nil && v != nil {
-		opts.Publisher = v
-	}
-	if v := a.subscribers(); opts.Subscriber == nil && v != nil {
-		opts.Subscriber = v
-	}
 	if opts.CookieName == "" {
-		opts.CookieName = "mercureAuthorization"
+		opts.CookieName = auth.CookieName
 	}
 	m := &mercure{a: a, opts: opts, now: time.Now}
 	m.subs.init()
@@ -74,18 +56,14 @@ func newMercure(a *API, opts MercureOptions) *mercure {
 }
 
 func (m *mercure) register(mux *http.ServeMux) {
-	cors := m.a.cors
-	mux.Handle("GET "+MercurePath, cors(http.HandlerFunc(m.serveSubscribe)))
-	mux.Handle("HEAD "+MercurePath, cors(http.HandlerFunc(m.serveSubscribe)))
-	mux.Handle("POST "+MercurePath, cors(http.HandlerFunc(m.servePublish)))
-	preflight := cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	mux.Handle("OPTIONS "+MercurePath, preflight)
+	m.a.route(mux, MercurePath, map[string]http.HandlerFunc{
+		http.MethodGet:  m.serveSubscribe,
+		http.MethodHead: m.serveSubscribe,
+		http.MethodPost: m.servePublish,
+	})
 	if m.opts.Subscriptions {
 		for _, p := range []string{"/subscriptions", "/subscriptions/{topic}", "/subscriptions/{topic}/{subscriber}"} {
-			mux.Handle("GET "+MercurePath+p, cors(http.HandlerFunc(m.serveSubscriptions)))
-			mux.Handle("OPTIONS "+MercurePath+p, preflight)
+			m.a.route(mux, MercurePath+p, map[string]http.HandlerFunc{http.MethodGet: m.serveSubscriptions})
 		}
 	}
 }
@@ -107,9 +85,9 @@ var errOriginNotAllowed = errors.New("this origin may not publish with a cookie"
 // authorization query parameter, then the cookie, as Mercure reads them. A
 // POST authorised by the cookie must come from a publish origin.
 func (m *mercure) authorize(r *http.Request, as role) (*auth.Claims, error) {
-	v := m.opts.Subscriber
+	v := m.a.subscribers()
 	if as == publisherRole {
-		v = m.opts.Publisher
+		v = m.a.publishers()
 	}
 	token, cookie := "", false
 	if h, ok := r.Header["Authorization"]; ok {
@@ -143,7 +121,9 @@ func (m *mercure) authorize(r *http.Request, as role) (*auth.Claims, error) {
 }
 
 // checkPublishOrigin: the Origin (else the Referer's origin) of a request
-// must be one of PublishOrigins.
+// must be listed exactly in PublishOrigins. "*" is not enough: a form POST
+// needs no preflight, so with "*" any page could publish with its
+// visitor's cookie.
 func (m *mercure) checkPublishOrigin(r *http.Request) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -153,7 +133,7 @@ func (m *mercure) checkPublishOrigin(r *http.Request) error {
 		}
 		origin = ref.Scheme + "://" + ref.Host
 	}
-	if slices.Contains(m.opts.PublishOrigins, "*") || slices.Contains(m.opts.PublishOrigins, origin) {
+	if origin != "*" && slices.Contains(m.a.opts.PublishOrigins, origin) {
 		return nil
 	}
 	return fmt.Errorf("%w: %q", errOriginNotAllowed, origin)
@@ -178,7 +158,7 @@ const earliest = "earliest"
 // parameter, "earliest" meaning from the oldest retained event.
 func (m *mercure) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	claims, err := m.authorize(r, subscriberRole)
-	if err != nil || (claims == nil && !m.opts.Anonymous) {
+	if err != nil || (claims == nil && m.a.opts.RefuseAnonymous) {
 		writeMercureAuthError(w, err)
 		return
 	}

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,7 +24,7 @@ import (
 // ends with a public update the subscriber must see next, so "not
 // received" is proved by order, not by waiting.
 func TestMercurePrivateUpdates(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
 	reader := mercureToken(t, testKey, nil, []string{"https://example.com/users/{name}"}, nil)
 	other := mercureToken(t, testKey, nil, []string{"https://example.com/users/bob"}, nil)
@@ -58,7 +60,7 @@ func TestMercurePrivateUpdates(t *testing.T) {
 // parameter (the header wins) and earliest, with the Last-Event-ID
 // response header a resuming subscriber is owed.
 func TestMercureResume(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
 	var ids []string
 	for _, d := range []string{"one", "two", "three"} {
@@ -69,7 +71,7 @@ func TestMercureResume(t *testing.T) {
 		if header != "" {
 			req.Header.Set("Last-Event-ID", header)
 		}
-		return openStream(t, req)
+		return openEvents(t, req)
 	}
 	for _, tc := range []struct {
 		name, query, header string
@@ -117,9 +119,9 @@ func TestMercureResume(t *testing.T) {
 		}
 	})
 	t.Run("earliest on an empty log", func(t *testing.T) {
-		srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+		srv, _ := mercureServer(t, Options{}, MercureOptions{})
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic=t&lastEventID=earliest", nil)
-		s := openStream(t, req)
+		s := openEvents(t, req)
 		id := mustPublish(t, srv, pub, url.Values{"topic": {"t"}, "data": {"first"}})
 		if ev := s.next(t); ev.ID != id || ev.Type == hub.ResetType {
 			t.Fatalf("got %+v, want %q and no reset", ev, id)
@@ -147,13 +149,13 @@ func TestMercureResume(t *testing.T) {
 	})
 }
 
-// TestMercureSeparateKeys: with Mercure-style keys, a publisher token is
-// checked with the publisher key only and a subscriber token with the
-// subscriber key only.
+// TestMercureSeparateKeys: with a key per side, as Mercure's publisher_jwt
+// and subscriber_jwt configure them, a publisher token is checked with the
+// publisher key only and a subscriber token with the subscriber key only.
 func TestMercureSeparateKeys(t *testing.T) {
 	pubKey, subKey := []byte("publisher key"), []byte("subscriber key")
-	srv, _ := mercureServer(t, Options{}, MercureOptions{
-		Publisher: auth.NewVerifier(pubKey), Subscriber: auth.NewVerifier(subKey)})
+	srv, _ := mercureServer(t, Options{Publishers: auth.NewVerifier(pubKey), Subscribers: auth.NewVerifier(subKey)},
+		MercureOptions{})
 	form := url.Values{"topic": {"t"}, "data": {"x"}}
 	for _, tc := range []struct {
 		name   string
@@ -188,7 +190,7 @@ func TestMercureSeparateKeys(t *testing.T) {
 // publish origin (its Origin, else its Referer), so another site cannot
 // publish in its visitor's name.
 func TestMercureCookiePublish(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{PublishOrigins: []string{"https://app.example"}})
+	srv, _ := mercureServer(t, Options{PublishOrigins: []string{"https://app.example"}}, MercureOptions{})
 	cookie := "mercureAuthorization=" + mercureToken(t, testKey, allRights, nil, nil)
 	form := url.Values{"topic": {"t"}, "data": {"x"}}
 	for _, tc := range []struct {
@@ -200,10 +202,15 @@ func TestMercureCookiePublish(t *testing.T) {
 		{"another origin", []string{"Cookie", cookie, "Origin", "https://evil.example"}, http.StatusUnauthorized},
 		{"publish origin", []string{"Cookie", cookie, "Origin", "https://app.example"}, http.StatusOK},
 		{"publish origin's referer", []string{"Cookie", cookie, "Referer", "https://app.example/page?x=1"}, http.StatusOK},
+		{"the origin *", []string{"Cookie", cookie, "Origin", "*"}, http.StatusUnauthorized},
 	} {
 		if status, _, body := publishForm(t, srv, "", form, tc.header...); status != tc.status {
 			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.status)
 		}
+	} // "*" lets any page read, never publish with its visitor's cookie.
+	any, _ := mercureServer(t, Options{PublishOrigins: []string{"*"}}, MercureOptions{})
+	if status, _, body := publishForm(t, any, "", form, "Cookie", cookie, "Origin", "https://evil.example"); status != http.StatusUnauthorized {
+		t.Errorf("publish origins *: %d %s, want 401", status, body)
 	}
 }
 
@@ -222,9 +229,11 @@ func TestMercureDoorOff(t *testing.T) {
 }
 
 // TestMercureCORS: the door answers listed origins, preflight included,
-// with credentials allowed.
+// with credentials allowed: subscribing by the CORS origins, publishing by
+// the publish origins, as the native door.
 func TestMercureCORS(t *testing.T) {
-	srv, _ := mercureServer(t, Options{CORSOrigins: []string{"https://app.example"}}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{CORSOrigins: []string{"https://app.example"},
+		PublishOrigins: []string{"https://app.example"}}, MercureOptions{})
 	req, _ := http.NewRequest(http.MethodOptions, srv.URL+MercurePath, nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
@@ -240,7 +249,7 @@ func TestMercureCORS(t *testing.T) {
 	}
 	sreq, _ := http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic=t", nil)
 	sreq.Header.Set("Origin", "https://app.example")
-	s := openStream(t, sreq)
+	s := openEvents(t, sreq)
 	if got := s.resp.Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
 		t.Errorf("stream Access-Control-Allow-Origin %q", got)
 	}
@@ -277,7 +286,7 @@ func TestMercureStreamEndsWhenTheTokenExpires(t *testing.T) {
 
 func testTokenExpiry(t *testing.T, goroutinePerStream bool) {
 	h := newHub(t)
-	api := New(h, Options{Verifier: auth.NewVerifier(testKey), Mercure: &MercureOptions{Anonymous: true},
+	api := New(h, Options{Verifier: auth.NewVerifier(testKey), Mercure: &MercureOptions{},
 		GoroutinePerStream: goroutinePerStream})
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
@@ -317,5 +326,33 @@ func testTokenExpiry(t *testing.T, goroutinePerStream bool) {
 	again := subscribe(t, srv, "topic=t&lastEventID="+url.QueryEscape(first), expiring())
 	if ev := again.next(t); ev.ID != second {
 		t.Fatalf("resumed with %q, want %q", ev.ID, second)
+	}
+}
+
+// TestMercureEdDSAKeys: a side's key may be a public key, as Mercure's
+// publisher_jwt takes one with its algorithm; a token signed with the
+// private half publishes, one with an HMAC secret does not.
+func TestMercureEdDSAKeys(t *testing.T) {
+	pubKey, privKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.New(context.Background(), auth.Options{Keys: []auth.Key{{Key: pubKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := mercureServer(t, Options{Publishers: v}, MercureOptions{})
+	var c auth.Claims
+	c.Mercure.Publish = []string{"*"}
+	signed, err := auth.SignClaims("EdDSA", privKey, "", &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"topic": {"t"}, "data": {"x"}}
+	if status, _, body := publishForm(t, srv, signed, form); status != http.StatusOK {
+		t.Fatalf("EdDSA token: %d %s", status, body)
+	}
+	if status, _, _ := publishForm(t, srv, mercureToken(t, testKey, allRights, nil, nil), form); status != http.StatusUnauthorized {
+		t.Fatalf("HMAC token against a public key: %d, want 401", status)
 	}
 }

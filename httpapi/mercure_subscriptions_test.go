@@ -34,7 +34,7 @@ func getJSONLD(t *testing.T, srv *httptest.Server, path, token string, header ..
 // to those allowed to watch subscriptions, and the subscriptions API lists
 // who listens to what, with Mercure's authorization rules.
 func TestMercureSubscriptions(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true, Subscriptions: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{Subscriptions: true})
 	watcher := mercureToken(t, testKey, nil, []string{"/.well-known/mercure/subscriptions{/topic}{/subscriber}"}, nil)
 	watch := subscribe(t, srv, "topic="+url.QueryEscape("/.well-known/mercure/subscriptions{/topic}{/subscriber}"), watcher)
 	bystander := subscribe(t, srv, "topic=*", "") // anonymous: sees no subscription event
@@ -43,7 +43,7 @@ func TestMercureSubscriptions(t *testing.T) {
 	reader := mercureToken(t, testKey, nil, []string{book}, map[string]string{"user": "alice"})
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic="+url.QueryEscape(book), nil)
 	req.Header.Set("Authorization", "Bearer "+reader)
-	joined := openStream(t, req)
+	joined := openEvents(t, req)
 
 	// The watcher is told of its own subscription first, then of the
 	// bystander's and the reader's: each is announced before its stream
@@ -116,7 +116,7 @@ func TestMercureSubscriptions(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodGet, srv.URL+MercurePath+"?topic="+
 		url.QueryEscape("/.well-known/mercure/subscriptions{/topic}{/subscriber}")+"&lastEventID="+url.QueryEscape(afterOther), nil)
 	req.Header.Set("Authorization", "Bearer "+watcher)
-	again := openStream(t, req)
+	again := openEvents(t, req)
 	for _, active := range []bool{true, false} {
 		var s subscription
 		if ev := again.next(t); json.Unmarshal([]byte(ev.Data), &s) != nil || s.Subscriber != sub.Subscriber || s.Active != active {

@@ -46,7 +46,7 @@ func mercureServerWithHub(t *testing.T, hopts hub.Options) (*httptest.Server, *h
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := New(h, Options{Verifier: auth.NewVerifier(testKey), Mercure: &MercureOptions{Anonymous: true}})
+	api := New(h, Options{Verifier: auth.NewVerifier(testKey), Mercure: &MercureOptions{}})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		h.Close()
@@ -75,7 +75,7 @@ type eventStream struct {
 }
 
 // openStream sends req and parses the stream it answers, until the test ends.
-func openStream(t *testing.T, req *http.Request) *eventStream {
+func openEvents(t *testing.T, req *http.Request) *eventStream {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -117,7 +117,7 @@ func subscribe(t *testing.T, srv *httptest.Server, query, token string) *eventSt
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return openStream(t, req)
+	return openEvents(t, req)
 }
 
 func (s *eventStream) next(t *testing.T) sse.Event {
@@ -177,11 +177,11 @@ func manyTopics(n int) []string {
 // TestMercureAndNativeDoorsShareOneHub: an event published on either door
 // reaches the subscribers of both, with the same id and in order.
 func TestMercureAndNativeDoorsShareOneHub(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
 	viaMercure := subscribe(t, srv, "topic="+url.QueryEscape("https://example.com/books/{id}"), "")
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?topic="+url.QueryEscape("https://example.com/books/1"), nil)
-	native := openStream(t, req)
+	native := openEvents(t, req)
 
 	id := mustPublish(t, srv, pub, url.Values{"topic": {"https://example.com/books/1"}, "data": {"from mercure"},
 		"id": {"urn:uuid:0b1c2f3e-1111-4222-8333-444455556666"}})
@@ -208,7 +208,7 @@ func TestMercureAndNativeDoorsShareOneHub(t *testing.T) {
 }
 
 func TestMercurePublishAnswers(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
 	booksOnly := mercureToken(t, testKey, []string{"https://example.com/books/{id}"}, nil, nil)
 	subOnly := mercureToken(t, testKey, nil, allRights, nil)
@@ -253,7 +253,7 @@ func TestMercurePublishAnswers(t *testing.T) {
 // TestMercurePublishFields: alternates, type, retry and private arrive as
 // the form said.
 func TestMercurePublishFields(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
 	reader := mercureToken(t, testKey, nil, []string{"alternate"}, nil)
 	s := subscribe(t, srv, "topic=alternate", reader)
@@ -272,7 +272,7 @@ func TestMercurePublishFields(t *testing.T) {
 // Mercure component sends: repeated topic fields, urlencode'd values
 // (spaces as +), private=on, then id, type and retry.
 func TestMercureClientLibraryBody(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: true})
+	srv, _ := mercureServer(t, Options{}, MercureOptions{})
 	reader := mercureToken(t, testKey, nil, []string{"https://example.com/users/dunglas"}, nil)
 	s := subscribe(t, srv, "topic="+url.QueryEscape("https://example.com/users/dunglas"), reader)
 	body := "topic=https%3A%2F%2Fexample.com%2Fbooks%2F1&topic=https%3A%2F%2Fexample.com%2Fusers%2Fdunglas" +
@@ -300,7 +300,7 @@ func TestMercureClientLibraryBody(t *testing.T) {
 // Authorization header, the authorization query parameter or the cookie;
 // a bad one is refused wherever it is.
 func TestMercureTokenSources(t *testing.T) {
-	srv, _ := mercureServer(t, Options{}, MercureOptions{Anonymous: false})
+	srv, _ := mercureServer(t, Options{RefuseAnonymous: true}, MercureOptions{})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
 	reader := mercureToken(t, testKey, nil, []string{"secret"}, nil)
 	forged := mercureToken(t, []byte("another key"), nil, allRights, nil)
@@ -320,7 +320,7 @@ func TestMercureTokenSources(t *testing.T) {
 	}
 	for _, where := range []string{"header", "query", "cookie"} {
 		t.Run(where, func(t *testing.T) {
-			s := openStream(t, open(reader, where))
+			s := openEvents(t, open(reader, where))
 			id := mustPublish(t, srv, pub, url.Values{"topic": {"secret"}, "data": {where}, "private": {"on"}})
 			if ev := s.next(t); ev.ID != id {
 				t.Fatalf("got %q, want the private event %q", ev.ID, id)

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"errors"
+	"cmp"
 	"flag"
-	"fmt"
 	"strings"
 
 	"github.com/ssehub/ssehub/auth"
@@ -11,40 +10,26 @@ import (
 )
 
 // mercureConfig is how `ssehub serve` configures the Mercure front door.
-// Its flags carry the names of Mercure's own directives (publisher_jwt,
-// subscriber_jwt, anonymous, subscriptions, publish_origins, cookie_name),
-// and the environment variables of Mercure's image are read as aliases.
+// Keys, anonymous subscribers and origins are the hub's own settings
+// (AuthConfig), shared by both doors; Mercure's names for them are read
+// from the environment of Mercure's image (mercureEnv).
 type mercureConfig struct {
-	Enabled        bool
-	PublisherKey   string
-	PublisherAlg   string
-	SubscriberKey  string
-	SubscriberAlg  string
-	Anonymous      bool
-	Subscriptions  bool
-	PublishOrigins listFlag
-	CookieName     string
+	Enabled       bool
+	Subscriptions bool
+	CookieName    string
 }
 
 func (c *mercureConfig) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Enabled, "mercure", true, "serve the Mercure protocol at /.well-known/mercure")
-	fs.StringVar(&c.PublisherKey, "mercure-publisher-jwt-key", "", "key of Mercure publisher tokens, as Mercure's publisher_jwt (default: --jwt-key)")
-	fs.StringVar(&c.PublisherAlg, "mercure-publisher-jwt-alg", "HS256", "algorithm of --mercure-publisher-jwt-key")
-	fs.StringVar(&c.SubscriberKey, "mercure-subscriber-jwt-key", "", "key of Mercure subscriber tokens, as Mercure's subscriber_jwt (default: --jwt-key)")
-	fs.StringVar(&c.SubscriberAlg, "mercure-subscriber-jwt-alg", "HS256", "algorithm of --mercure-subscriber-jwt-key")
-	fs.BoolVar(&c.Anonymous, "mercure-anonymous", true, "let Mercure subscribers without a token receive public updates")
-	fs.BoolVar(&c.Subscriptions, "mercure-subscriptions", false, "publish subscription events and serve the subscriptions API")
-	fs.Var(&c.PublishOrigins, "mercure-publish-origins", "origins allowed to publish with the mercureAuthorization cookie, comma-separated (* for any)")
-	fs.StringVar(&c.CookieName, "mercure-cookie-name", "mercureAuthorization", "cookie holding Mercure tokens")
+	fs.BoolVar(&c.Subscriptions, "mercure-subscriptions", false, "publish Mercure subscription events and serve the subscriptions API")
+	fs.StringVar(&c.CookieName, "mercure-cookie-name", auth.CookieName, "cookie holding Mercure tokens")
 }
 
 // mercureEnvAliases maps the environment variables of Mercure's image to
 // the flags they set, read when the flag's own SSEHUB_ twin is unset.
 var mercureEnvAliases = map[string]string{
-	"MERCURE_PUBLISHER_JWT_KEY":  "mercure-publisher-jwt-key",
-	"MERCURE_PUBLISHER_JWT_ALG":  "mercure-publisher-jwt-alg",
-	"MERCURE_SUBSCRIBER_JWT_KEY": "mercure-subscriber-jwt-key",
-	"MERCURE_SUBSCRIBER_JWT_ALG": "mercure-subscriber-jwt-alg",
+	"MERCURE_PUBLISHER_JWT_KEY":  "publisher-jwt-key",
+	"MERCURE_SUBSCRIBER_JWT_KEY": "subscriber-jwt-key",
 }
 
 // options returns the Mercure door's options, nil when it is off.
@@ -52,33 +37,7 @@ func (c *mercureConfig) options() (*httpapi.MercureOptions, error) {
 	if !c.Enabled {
 		return nil, nil
 	}
-	opts := &httpapi.MercureOptions{
-		Anonymous:      c.Anonymous,
-		Subscriptions:  c.Subscriptions,
-		PublishOrigins: c.PublishOrigins,
-		CookieName:     c.CookieName,
-	}
-	var err error
-	if opts.Publisher, err = mercureVerifier("publisher", c.PublisherKey, c.PublisherAlg); err != nil {
-		return nil, err
-	}
-	if opts.Subscriber, err = mercureVerifier("subscriber", c.SubscriberKey, c.SubscriberAlg); err != nil {
-		return nil, err
-	}
-	return opts, nil
-}
-
-// mercureVerifier returns the verifier of one role's key, nil (the hub's
-// --jwt-key) when none is given.
-func mercureVerifier(role, key, alg string) (httpapi.TokenVerifier, error) {
-	if key == "" {
-		return nil, nil
-	}
-	switch alg {
-	case "", "HS256", "HS384", "HS512":
-		return auth.NewVerifier([]byte(key)), nil
-	}
-	return nil, fmt.Errorf("--mercure-%s-jwt-alg %q: %w", role, alg, errors.New("only HMAC keys (HS256, HS384, HS512) are supported yet"))
+	return &httpapi.MercureOptions{Subscriptions: c.Subscriptions, CookieName: c.CookieName}, nil
 }
 
 // mercureDirectives maps the directives of Mercure's Caddyfile that have
@@ -88,15 +47,22 @@ var mercureDirectives = map[string]struct {
 	flags []string
 	value func(args []string) []string
 }{
-	"anonymous":       {[]string{"mercure-anonymous"}, func([]string) []string { return []string{"true"} }},
+	"anonymous":       {[]string{"anonymous"}, func([]string) []string { return []string{"true"} }},
 	"subscriptions":   {[]string{"mercure-subscriptions"}, func([]string) []string { return []string{"true"} }},
 	"cors_origins":    {[]string{"cors-origins"}, joinArgs},
-	"publish_origins": {[]string{"mercure-publish-origins"}, joinArgs},
+	"publish_origins": {[]string{"publish-origins"}, joinArgs},
 	"cookie_name":     {[]string{"mercure-cookie-name"}, joinArgs},
 	"heartbeat":       {[]string{"heartbeat"}, joinArgs},
-	"publisher_jwt":   {[]string{"mercure-publisher-jwt-key", "mercure-publisher-jwt-alg"}, identity},
-	"subscriber_jwt":  {[]string{"mercure-subscriber-jwt-key", "mercure-subscriber-jwt-alg"}, identity},
+	"publisher_jwt":   {[]string{"publisher-jwt-key", mercurePublisherAlg}, identity},
+	"subscriber_jwt":  {[]string{"subscriber-jwt-key", mercureSubscriberAlg}, identity},
 }
+
+// Each side's algorithm, as Mercure names one per key: read into
+// --jwt-algorithms (see mercureAlgorithms), not a flag of its own.
+const (
+	mercurePublisherAlg  = "mercure publisher alg"
+	mercureSubscriberAlg = "mercure subscriber alg"
+)
 
 func joinArgs(args []string) []string { return []string{strings.Join(args, ",")} }
 func identity(args []string) []string { return args }
@@ -142,6 +108,16 @@ func parseMercureDirectives(text string) (twins map[string]string, ignored []str
 // (MERCURE_PUBLISHER_JWT_KEY, …), then its MERCURE_EXTRA_DIRECTIVES.
 func mercureEnv(getenv func(string) string) (func(string) string, []string) {
 	twins, ignored := parseMercureDirectives(getenv("MERCURE_EXTRA_DIRECTIVES"))
+	pub, sub := getenv("MERCURE_PUBLISHER_JWT_ALG"), getenv("MERCURE_SUBSCRIBER_JWT_ALG")
+	if pub == "" {
+		pub = twins[envName(mercurePublisherAlg)]
+	}
+	if sub == "" {
+		sub = twins[envName(mercureSubscriberAlg)]
+	}
+	if algs := mercureAlgorithms(pub, sub); algs != "" {
+		twins[envName("jwt-algorithms")] = algs
+	}
 	aliased := withEnvAliases(getenv, mercureEnvAliases)
 	return func(name string) string {
 		if v := aliased(name); v != "" {
@@ -149,6 +125,20 @@ func mercureEnv(getenv func(string) string) (func(string) string, []string) {
 		}
 		return twins[name]
 	}, ignored
+}
+
+// mercureAlgorithms is the allow-list that accepts what Mercure would with
+// these algorithms of its two keys: each side's, HS256 where one is unset
+// (Mercure's default). Empty when neither is given: the hub's default list.
+func mercureAlgorithms(pub, sub string) string {
+	if pub == "" && sub == "" {
+		return ""
+	}
+	algs := []string{cmp.Or(pub, "HS256")}
+	if s := cmp.Or(sub, "HS256"); s != algs[0] {
+		algs = append(algs, s)
+	}
+	return strings.Join(algs, ",")
 }
 
 // withEnvAliases returns getenv that also answers a flag's SSEHUB_ twin

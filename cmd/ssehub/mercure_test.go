@@ -121,25 +121,30 @@ func TestServeMercureDoor(t *testing.T) {
 	})
 	t.Run("Mercure's environment", func(t *testing.T) {
 		env := map[string]string{"MERCURE_PUBLISHER_JWT_KEY": "publisher-secret", "MERCURE_SUBSCRIBER_JWT_KEY": "subscriber-secret"}
-		var cfg Config
-		fs := newFlagSet("serve", io.Discard)
-		cfg.register(fs)
-		if err := parseFlags(fs, nil, withEnvAliases(func(k string) string { return env[k] }, mercureEnvAliases)); err != nil {
-			t.Fatal(err)
+		cfg := parseServe(t, env)
+		if cfg.Auth.Publisher.Key != "publisher-secret" || cfg.Auth.Subscriber.Key != "subscriber-secret" || len(cfg.Auth.Algorithms) != 0 {
+			t.Fatalf("keys %q %q, algorithms %v", cfg.Auth.Publisher.Key, cfg.Auth.Subscriber.Key, cfg.Auth.Algorithms)
 		}
-		if cfg.Mercure.PublisherKey != "publisher-secret" || cfg.Mercure.SubscriberKey != "subscriber-secret" {
-			t.Fatalf("keys %q %q", cfg.Mercure.PublisherKey, cfg.Mercure.SubscriberKey)
-		}
-		cfg.Listen, cfg.Store, cfg.JWTKey, cfg.Demo = "127.0.0.1:0", "memory:", testKey, false
+		cfg.Listen, cfg.Store, cfg.Demo = "127.0.0.1:0", "memory:", false
 		base, _ := startHub(t, cfg)
 		mercurePublish(t, base, "publisher-secret", url.Values{"topic": {"t"}, "data": {"x"}})
 		// The SSEHUB_ twin wins over the alias.
-		env["SSEHUB_MERCURE_PUBLISHER_JWT_KEY"] = "twin"
-		var again Config
-		fs = newFlagSet("serve", io.Discard)
-		again.register(fs)
-		if err := parseFlags(fs, nil, withEnvAliases(func(k string) string { return env[k] }, mercureEnvAliases)); err != nil || again.Mercure.PublisherKey != "twin" {
-			t.Fatalf("with both set: %q, %v", again.Mercure.PublisherKey, err)
+		env["SSEHUB_PUBLISHER_JWT_KEY"] = "twin"
+		if again := parseServe(t, env); again.Auth.Publisher.Key != "twin" {
+			t.Fatalf("with both set: %q", again.Auth.Publisher.Key)
+		}
+	})
+	t.Run("Mercure's algorithms", func(t *testing.T) {
+		for _, tc := range []struct{ pub, sub, want string }{
+			{"", "", ""},
+			{"HS512", "", "HS512,HS256"},
+			{"RS256", "RS256", "RS256"},
+			{"", "ES256", "HS256,ES256"},
+		} {
+			cfg := parseServe(t, map[string]string{"MERCURE_PUBLISHER_JWT_ALG": tc.pub, "MERCURE_SUBSCRIBER_JWT_ALG": tc.sub})
+			if got := strings.Join(cfg.Auth.Algorithms, ","); got != tc.want {
+				t.Errorf("publisher %q, subscriber %q: --jwt-algorithms %q, want %q", tc.pub, tc.sub, got, tc.want)
+			}
 		}
 	})
 	t.Run("MERCURE_EXTRA_DIRECTIVES", func(t *testing.T) {
@@ -148,30 +153,31 @@ func TestServeMercureDoor(t *testing.T) {
 				"publish_origins https://a.example\nheartbeat 25s\ncookie_name myCookie\ntransport bolt {\n\tpath /data/mercure.db\n}\nui\n" +
 				"subscriber_jwt sub-secret HS512",
 			"SSEHUB_HEARTBEAT": "5s", // the twin wins
+			"SSEHUB_ANONYMOUS": "false",
 		}
-		getenv, ignored := mercureEnv(func(k string) string { return env[k] })
-		var cfg Config
-		fs := newFlagSet("serve", io.Discard)
-		cfg.register(fs)
-		if err := parseFlags(fs, nil, getenv); err != nil {
-			t.Fatal(err)
-		}
-		m := cfg.Mercure
-		if !m.Anonymous || !m.Subscriptions || strings.Join(cfg.CORSOrigins, " ") != "https://a.example https://b.example" ||
-			strings.Join(m.PublishOrigins, " ") != "https://a.example" || m.CookieName != "myCookie" ||
-			m.SubscriberKey != "sub-secret" || m.SubscriberAlg != "HS512" || cfg.Heartbeat != 5*time.Second {
-			t.Errorf("config %+v, cors %v, heartbeat %v", m, cfg.CORSOrigins, cfg.Heartbeat)
+		_, ignored := mercureEnv(func(k string) string { return env[k] })
+		cfg := parseServe(t, env)
+		m, a := cfg.Mercure, cfg.Auth
+		if a.Anonymous || !m.Subscriptions || strings.Join(a.CORSOrigins, " ") != "https://a.example https://b.example" ||
+			strings.Join(a.PublishOrigins, " ") != "https://a.example" || m.CookieName != "myCookie" ||
+			a.Subscriber.Key != "sub-secret" || strings.Join(a.Algorithms, ",") != "HS256,HS512" || cfg.Heartbeat != 5*time.Second {
+			t.Errorf("mercure %+v, auth %+v, heartbeat %v", m, a, cfg.Heartbeat)
 		}
 		if strings.Join(ignored, " ") != "transport ui" {
 			t.Errorf("ignored %q, want transport and ui", ignored)
 		}
 	})
-	t.Run("an algorithm not supported", func(t *testing.T) {
-		cfg := testConfig(t, "memory:")
-		cfg.Mercure.PublisherKey, cfg.Mercure.PublisherAlg = "k", "RS256"
-		m := &Main{Config: cfg}
-		if err := m.Open(t.Context()); err == nil {
-			t.Fatal("opened with an RS256 key it cannot check")
-		}
-	})
+}
+
+// parseServe parses serve's flags from env, as `ssehub serve` does.
+func parseServe(t *testing.T, env map[string]string) Config {
+	t.Helper()
+	getenv, _ := mercureEnv(func(k string) string { return env[k] })
+	var cfg Config
+	fs := newFlagSet("serve", io.Discard)
+	cfg.register(fs)
+	if err := parseFlags(fs, nil, getenv); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
