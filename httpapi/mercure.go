@@ -84,40 +84,41 @@ var errOriginNotAllowed = errors.New("this origin may not publish with a cookie"
 // carries none. The Authorization header comes first, then the
 // authorization query parameter, then the cookie, as Mercure reads them. A
 // POST authorised by the cookie must come from a publish origin.
-func (m *mercure) authorize(r *http.Request, as role) (*auth.Claims, error) {
+func (m *mercure) authorize(r *http.Request, as role) (claims *auth.Claims, token string, err error) {
 	v := m.a.subscribers()
 	if as == publisherRole {
 		v = m.a.publishers()
 	}
-	token, cookie := "", false
+	cookie := false
 	if h, ok := r.Header["Authorization"]; ok {
 		if len(h) != 1 {
-			return nil, fmt.Errorf("%w: send one Authorization header", auth.ErrInvalidToken)
+			return nil, "", fmt.Errorf("%w: send one Authorization header", auth.ErrInvalidToken)
 		}
 		scheme, t, found := strings.Cut(h[0], " ")
 		if !found || !strings.EqualFold(scheme, "Bearer") {
-			return nil, fmt.Errorf("%w: the Authorization header must be a bearer token", auth.ErrInvalidToken)
+			return nil, "", fmt.Errorf("%w: the Authorization header must be a bearer token", auth.ErrInvalidToken)
 		}
 		token = strings.TrimSpace(t)
 	} else if q, ok := r.URL.Query()["authorization"]; ok {
 		if len(q) != 1 {
-			return nil, fmt.Errorf("%w: give one authorization query parameter", auth.ErrInvalidToken)
+			return nil, "", fmt.Errorf("%w: give one authorization query parameter", auth.ErrInvalidToken)
 		}
 		token = q[0]
 	} else if c, err := r.Cookie(m.opts.CookieName); err == nil {
 		token, cookie = c.Value, true
 	} else {
-		return nil, nil
+		return nil, "", nil
 	}
 	if cookie && r.Method == http.MethodPost {
 		if err := m.checkPublishOrigin(r); err != nil {
-			return nil, err
+			return nil, token, err
 		}
 	}
 	if v == nil {
-		return nil, fmt.Errorf("%w: this hub has no key configured", auth.ErrInvalidToken)
+		return nil, "", fmt.Errorf("%w: this hub has no key configured", auth.ErrInvalidToken)
 	}
-	return v.Verify(r.Context(), token)
+	claims, err = v.Verify(r.Context(), token)
+	return claims, token, err
 }
 
 // checkPublishOrigin: the Origin (else the Referer's origin) of a request
@@ -157,12 +158,16 @@ const earliest = "earliest"
 // resuming after the Last-Event-ID header or the lastEventID query
 // parameter, "earliest" meaning from the oldest retained event.
 func (m *mercure) serveSubscribe(w http.ResponseWriter, r *http.Request) {
-	claims, err := m.authorize(r, subscriberRole)
+	claims, _, err := m.authorize(r, subscriberRole)
 	if err != nil || (claims == nil && m.a.opts.RefuseAnonymous) {
 		writeMercureAuthError(w, err)
 		return
 	}
-	q := r.URL.Query()
+	q, err := m.a.query(r)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
 	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID")}
 	if req.LastEventID == "" {
 		req.LastEventID = q.Get("lastEventID")

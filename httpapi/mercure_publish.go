@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,24 +24,31 @@ const reservedTopic = MercurePath
 // retry. It answers 200 text/plain with the update's id once the log holds
 // it.
 func (m *mercure) servePublish(w http.ResponseWriter, r *http.Request) {
-	claims, err := m.authorize(r, publisherRole)
+	if le := m.a.limitPublishAddr(r); le != nil {
+		writeLimit(w, le)
+		return
+	}
+	claims, token, err := m.authorize(r, publisherRole)
 	if err != nil || claims == nil || claims.Mercure.Publish == nil {
 		writeMercureAuthError(w, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, m.a.opts.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooLarge.Limit), "")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "invalid form body: "+err.Error(), "")
+	if le := m.a.limitPublishToken(token); le != nil {
+		writeLimit(w, le)
 		return
 	}
-	ev, status, err := m.update(r)
+	form, err := m.readForm(w, r)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	ev, status, err := m.update(form)
 	if err != nil {
 		writeError(w, status, err.Error(), "")
+		return
+	}
+	if err := m.a.checkLimits(&ev); err != nil {
+		writeRequestError(w, err)
 		return
 	}
 	if !m.canPublish(claims.Mercure.Publish, ev.Topics) {
@@ -57,10 +66,28 @@ func (m *mercure) servePublish(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, ids[0])
 }
 
+// readForm reads a publish body within the API's body limits and parses
+// it as a form. Like Mercure, only a form-encoded body is read: another
+// content type leaves the form empty, and so without a topic.
+func (m *mercure) readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	body, err := m.a.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return url.Values{}, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("invalid form body: %v", err)
+	}
+	return form, nil
+}
+
 // update reads the form of a publish request into an event, or says what
 // is wrong with it and the status to answer.
-func (m *mercure) update(r *http.Request) (hub.Event, int, error) {
-	f := r.PostForm
+func (m *mercure) update(f url.Values) (hub.Event, int, error) {
 	ev := hub.Event{
 		Topics:  f["topic"],
 		Data:    f.Get("data"),
@@ -80,9 +107,6 @@ func (m *mercure) update(r *http.Request) (hub.Event, int, error) {
 				return ev, http.StatusBadRequest, fmt.Errorf("%q is not valid UTF-8", name)
 			}
 		}
-	}
-	if len(ev.Topics) > hub.MaxTopics {
-		return ev, http.StatusBadRequest, fmt.Errorf("%d topics, at most %d allowed", len(ev.Topics), hub.MaxTopics)
 	}
 	for _, t := range ev.Topics {
 		if strings.Contains(t, reservedTopic) {

@@ -133,8 +133,8 @@ func TestMercureResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("status %d, want 400", resp.StatusCode)
+		if resp.StatusCode != http.StatusRequestURITooLong {
+			t.Fatalf("status %d, want 414", resp.StatusCode)
 		}
 	})
 	t.Run("injected id", func(t *testing.T) {

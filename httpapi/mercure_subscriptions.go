@@ -159,7 +159,7 @@ func newURNUUID() string {
 // own URL as a private topic, as Mercure requires; anonymous access is
 // never enough.
 func (m *mercure) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
-	claims, err := m.authorize(r, subscriberRole)
+	claims, _, err := m.authorize(r, subscriberRole)
 	self := r.URL.RequestURI()
 	if err != nil || claims == nil || claims.Mercure.Subscribe == nil || !m.a.allowed(claims.Mercure.Subscribe, self) {
 		writeMercureAuthError(w, err)

@@ -224,7 +224,7 @@ func TestMercurePublishAnswers(t *testing.T) {
 		{"id with CR", pub, url.Values{"topic": {"t"}, "id": {"a\rb"}}, http.StatusBadRequest},
 		{"id with NUL", pub, url.Values{"topic": {"t"}, "id": {"a\x00b"}}, http.StatusBadRequest},
 		{"type with LF", pub, url.Values{"topic": {"t"}, "type": {"a\ndata: evil"}}, http.StatusBadRequest},
-		{"65 topics", pub, url.Values{"topic": manyTopics(65)}, http.StatusBadRequest},
+		{"65 topics", pub, url.Values{"topic": manyTopics(65)}, http.StatusRequestEntityTooLarge},
 		{"64 topics", pub, url.Values{"topic": manyTopics(64)}, http.StatusOK},
 		{"type not UTF-8", pub, url.Values{"topic": {"t"}, "type": {"\x84"}}, http.StatusBadRequest},
 		{"retry not a number", pub, url.Values{"topic": {"t"}, "retry": {"soon"}}, http.StatusBadRequest},
@@ -372,12 +372,11 @@ func FuzzMercurePublishForm(f *testing.F) {
 	a.opts.setDefaults()
 	m := newMercure(a, MercureOptions{})
 	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest(http.MethodPost, MercurePath, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if r.ParseForm() != nil {
+		form, err := url.ParseQuery(body)
+		if err != nil {
 			return
 		}
-		ev, _, err := m.update(r)
+		ev, _, err := m.update(form)
 		if err != nil || ev.Validate(hub.DefaultLimit) != nil {
 			return
 		}
@@ -404,4 +403,36 @@ func FuzzMercurePublishForm(f *testing.F) {
 			t.Fatalf("one update became two events: %+v", extra)
 		}
 	})
+}
+
+// TestMercurePublishLimits: the Mercure door keeps the API's limits, and
+// answers them as the native door does.
+func TestMercurePublishLimits(t *testing.T) {
+	srv, _ := mercureServer(t, Options{MaxDataBytes: 8, MaxBodyBytes: 256}, MercureOptions{})
+	pub := mercureToken(t, testKey, allRights, nil, nil)
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		status int
+	}{
+		{"data within the limit", url.Values{"topic": {"t"}, "data": {"12345678"}}, http.StatusOK},
+		{"data over the limit", url.Values{"topic": {"t"}, "data": {"123456789"}}, http.StatusRequestEntityTooLarge},
+		{"body over the limit", url.Values{"topic": {"t"}, "id": {strings.Repeat("x", 300)}}, http.StatusRequestEntityTooLarge},
+	} {
+		if status, _, body := publishForm(t, srv, pub, tc.form); status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.status)
+		}
+	}
+	// Only a form body is read, as by Mercure: JSON carries no topic here.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+MercurePath, strings.NewReader(`{"topic":"t"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+pub)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a JSON body: %d, want 400", resp.StatusCode)
+	}
 }
