@@ -23,7 +23,7 @@ FUZZ_TARGETS = \
 	./hub/:FuzzParseSelector ./hub/:FuzzEventUnmarshalBinary ./hub/:FuzzParseID \
 	./httpapi/:FuzzPublishDecode ./httpapi/:FuzzSubscribeRequest ./httpapi/:FuzzHistoryRequest ./httpapi/:FuzzMercurePublishForm \
 	./sseclient/:FuzzParseRetryAfter \
-	./cmd/ssehub/:FuzzChunkDecoder ./cmd/ssehub/:FuzzSizeFlag \
+	./cmd/ssehub/:FuzzChunkDecoder ./cmd/ssehub/:FuzzSizeFlag ./cmd/ssehub/:FuzzConfigFile \
 	./demo/internal/jsonhttp/:FuzzDecode \
 	./auth/:FuzzParseJWKS ./auth/:FuzzParseKey
 fuzz:

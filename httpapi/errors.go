@@ -46,7 +46,7 @@ func (a *API) writeHubError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 	default:
-		a.opts.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.opts.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "the hub cannot serve this now: "+err.Error(), "")
 	}

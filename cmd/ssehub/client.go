@@ -6,11 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -23,9 +23,10 @@ import (
 // private key for hubs that check tokens with its public half.
 func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("token", stderr)
-	key := fs.String("jwt-key", "", "HMAC secret to sign with (default: the one kept in --data)")
+	var hk hubKeyFlags
+	hk.register(fs)
 	keyFile := fs.String("key-file", "", "file holding the signing key: a PEM private key (RSA, ECDSA, Ed25519) or an HMAC secret")
-	data := fs.String("data", "./ssehub-data", "the hub's data folder, where a generated key is kept")
+	data := fs.String("data", "", "deprecated: the hub's data folder, the same as --store file:DIR")
 	alg := fs.String("alg", "", "signing algorithm (default HS256 for a secret, RS256, ES256/384/512 or EdDSA to fit a private key)")
 	kid := fs.String("kid", "", "key id (kid) to put in the token's header")
 	audience := fs.String("audience", "", "audience (aud) of the token, for a hub started with --jwt-audience")
@@ -34,10 +35,13 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	fs.Var(&publish, "publish", "selectors the token may publish to (repeat or comma-separate; default * unless --subscribe is given)")
 	fs.Var(&subscribe, "subscribe", "selectors of private topics the token may receive")
 	ttl := fs.Duration("ttl", 0, "how long the token is valid (0: no expiry)")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := hk.parse(fs, args, getenv); err != nil {
 		return err
 	}
-	signKey, err := tokenKey(*key, *keyFile, *data)
+	if *data != "" {
+		hk.store = "file:" + *data
+	}
+	signKey, err := tokenKey(hk, *keyFile)
 	if err != nil {
 		return err
 	}
@@ -65,11 +69,11 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 }
 
 // tokenKey returns the signing key: --jwt-key, else --key-file (a PEM
-// private key or a secret), else the secret kept in the data folder.
-func tokenKey(secret, file, data string) (any, error) {
+// private key or a secret), else the secret the hub keeps in its data folder.
+func tokenKey(hk hubKeyFlags, file string) (any, error) {
 	switch {
-	case secret != "":
-		return []byte(secret), nil
+	case hk.jwtKey != "":
+		return []byte(hk.jwtKey), nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -80,12 +84,30 @@ func tokenKey(secret, file, data string) (any, error) {
 		}
 		return bytes.TrimSpace(b), nil
 	}
-	b, err := os.ReadFile(filepath.Join(data, "jwt.key"))
-	if err != nil {
-		return nil, fmt.Errorf("no --jwt-key or --key-file given and none kept in %s: %w", data, err)
-	}
-	return bytes.TrimSpace(b), nil
+	return hk.key()
 }
+
+// hubKeyFlags find the hub's token key the way `ssehub serve` does: from
+// --jwt-key, else the key kept in the --store folder, each also from the
+// environment or the hub's configuration file.
+type hubKeyFlags struct {
+	config, store, jwtKey string
+}
+
+func (k *hubKeyFlags) register(fs *flag.FlagSet) {
+	serve := serveFlagSet()
+	fs.StringVar(&k.config, "config", "", "the hub's configuration file, to take its store and jwt-key from")
+	fs.StringVar(&k.store, "store", serve.Lookup("store").DefValue, "the hub's --store, whose folder keeps a generated key")
+	fs.StringVar(&k.jwtKey, "jwt-key", "", "the hub's HMAC secret (default: the one kept in the --store folder)")
+}
+
+// parse parses args as parseClientFlags does, sharing store and jwt-key
+// with the hub's configuration file.
+func (k *hubKeyFlags) parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	return parseClientFlags(fs, args, getenv, "store", "jwt-key")
+}
+
+func (k *hubKeyFlags) key() ([]byte, error) { return findKey(k.jwtKey, k.store) }
 
 // defaultAlg is the usual algorithm for a key.
 func defaultAlg(key any) string {
@@ -104,19 +126,31 @@ func defaultAlg(key any) string {
 func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("publish", stderr)
 	url := fs.String("url", "http://localhost:8080", "the hub's base URL")
-	token := fs.String("token", "", "publisher token")
+	token := fs.String("token", "", "publisher token (default: one made for the event's topics with the hub's key, as --jwt-key, --store or --config find it)")
+	var hk hubKeyFlags
+	hk.register(fs)
 	var topics listFlag
 	fs.Var(&topics, "topic", "topic to publish to (repeat for several)")
 	typ := fs.String("type", "", "event type")
 	evID := fs.String("id", "", "event id (default: assigned by the hub)")
 	retry := fs.Duration("retry", 0, "reconnection delay to send with the event")
 	private := fs.Bool("private", false, "deliver only to subscribers allowed to receive the topic")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := hk.parse(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || len(topics) == 0 {
 		fmt.Fprintln(stderr, "usage: ssehub publish --topic TOPIC [flags] DATA   (DATA - reads standard input)")
 		return errUsage
+	}
+	if *token == "" {
+		key, err := hk.key()
+		if err != nil {
+			return fmt.Errorf("no --token: %w", err)
+		}
+		// Short-lived and for these topics only: it is made for one request.
+		if *token, err = auth.Sign(key, topics, nil, time.Minute); err != nil {
+			return err
+		}
 	}
 	data := fs.Arg(0)
 	if data == "-" {

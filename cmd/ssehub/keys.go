@@ -160,7 +160,7 @@ func (m *Main) verifier(ctx context.Context, src KeySource, generated []byte) (*
 func (m *Main) loadKey(forPublishers bool) ([]byte, error) {
 	path := ""
 	if m.dataDir != "" {
-		path = filepath.Join(m.dataDir, "jwt.key")
+		path = filepath.Join(m.dataDir, keyFile)
 		if b, err := os.ReadFile(path); err == nil {
 			m.Logger.Info("using the token key kept in the data folder; make tokens with `ssehub token`", "path", path)
 			return []byte(strings.TrimSpace(string(b))), nil
@@ -175,6 +175,10 @@ func (m *Main) loadKey(forPublishers bool) ([]byte, error) {
 		if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("keeping the generated key: %w", err)
 		}
+	}
+	if !m.Terminal {
+		m.announceKey(path)
+		return []byte(key), nil
 	}
 	return []byte(key), m.welcome(key, path, forPublishers)
 }

@@ -7,9 +7,12 @@
 //	ssehub bench [flags]       load a running hub and measure it
 //	ssehub healthcheck [flags] exit 0 when the hub on this machine is alive
 //	ssehub version             print the version, commit and Go version
+//	ssehub config check        check and print the effective configuration
 //
 // Every flag has an environment twin: --listen is also SSEHUB_LISTEN,
-// --jwt-key SSEHUB_JWT_KEY, and so on. A flag on the command line wins.
+// --jwt-key SSEHUB_JWT_KEY, and so on, and a key in the configuration file
+// (--config FILE). A flag on the command line wins over its twin, which
+// wins over the file.
 package main
 
 import (
@@ -53,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = healthcheckCmd(ctx, args, stdout, stderr, getenv)
 	case "version":
 		err = versionCmd(args, stdout, stderr)
+	case "config":
+		err = configCmd(args, stdout, stderr, getenv)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -86,6 +91,9 @@ Commands:
   ssehub bench [flags]        load a running hub: deliveries/s, latency, events missed
   ssehub healthcheck [flags]  exit 0 when the hub on this machine answers /healthz (for containers)
   ssehub version              print the version, commit and Go version (also: ssehub --version)
+  ssehub config check [flags] check the configuration and print it, with where each value comes from
 
-Every flag has an environment twin: --listen is also SSEHUB_LISTEN.
+Every flag has an environment twin: --listen is also SSEHUB_LISTEN. Settings may also come
+from a TOML file (--config FILE or SSEHUB_CONFIG): a flag wins over its variable, which wins
+over the file.
 `

@@ -339,7 +339,7 @@ func TestFirstStartPrintsKeyAndToken(t *testing.T) {
 	cfg := testConfig(t, "file:"+dir)
 	cfg.Auth.Shared.Key = ""
 	var out bytes.Buffer
-	m := &Main{Config: cfg, Out: &out}
+	m := &Main{Config: cfg, Out: &out, Terminal: true}
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestFirstStartPrintsKeyAndToken(t *testing.T) {
 	}
 	// The second start keeps the key and prints nothing.
 	out.Reset()
-	m = &Main{Config: cfg, Out: &out}
+	m = &Main{Config: cfg, Out: &out, Terminal: true}
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	ShutdownJitter  time.Duration
 	Demo            bool
 	LogLevel        string
+	LogFormat       string
+	ConfigFile      string // read by parseFlags (flags.go); here for its usage text
 	EventLoop       bool
 	WriteTimeout    time.Duration
 	TransportConfig // TLS, HTTP/2, the admin listener (tls.go)
@@ -139,6 +141,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownJitter, "shutdown-jitter", 4*time.Second, "…plus a random part of this, so a restart does not bring them all back at once")
 	fs.BoolVar(&c.Demo, "demo", true, "serve the demos and run their publishers")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text (key=value lines) or json (one object per line)")
+	fs.StringVar(&c.ConfigFile, "config", "", "read settings from this TOML file (flags and SSEHUB_* variables win over it)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "a stream whose client has not taken what is waiting for it within this long is closed; the client resumes when it reconnects")
 	fs.BoolVar(&c.EventLoop, "event-loop", true, "serve plain HTTP/1 streams from an event loop, without a goroutine each (Linux; false: a goroutine per stream)")
 	c.TransportConfig.register(fs)
@@ -158,18 +162,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if err := cfg.Limits.check(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level: %v", err)
+	logger, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if len(ignored) > 0 {
 		logger.Warn("ignoring Mercure directives ssehub has no equivalent of; see docs/mercure.md", "directives", ignored)
 	}
-	m := &Main{Config: cfg, Out: stdout, Logger: logger}
+	m := &Main{Config: cfg, Out: stdout, Terminal: isTerminal(stdout), Logger: logger}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -181,7 +184,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 type Main struct {
 	Config Config
 	Out    io.Writer // where the first-start instructions go
-	Logger *slog.Logger
+	// Terminal says Out is a terminal, where a generated key may be shown;
+	// otherwise (a journal, a file) only where it is kept is logged.
+	Terminal bool
+	Logger   *slog.Logger
 
 	log      hub.Log
 	hub      *hub.Hub
@@ -257,7 +263,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
 	}
 	m.configureServer(m.server)
-	m.Logger.Info("ssehub listening", "addr", m.listener.Addr().String(), "scheme", m.scheme(), "store", m.Config.Store)
+	m.Logger.Info("ssehub listening", "addr", m.listener.Addr().String(), "scheme", m.scheme(), "store", maskURL(m.Config.Store))
 	return nil
 }
 
@@ -329,7 +335,7 @@ func (m *Main) handler() (http.Handler, error) {
 	}
 	m.api = httpapi.New(m.hub, opts)
 	m.api.Register(mux)
-	return mux, nil
+	return withRequestLog(mux, m.Logger), nil
 }
 
 // recentBytes is hub.Options.RecentBytes for --recent-bytes, whose 0

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/store/pebble"
+)
+
+// serveFlagSet returns the flags of `ssehub serve`, which are the keys a
+// configuration file may hold.
+func serveFlagSet() *flag.FlagSet {
+	var cfg Config
+	fs := newFlagSet("serve", io.Discard)
+	cfg.register(fs)
+	return fs
+}
+
+// applyFile sets fs's flags from the configuration file at path. keys,
+// when not nil, says which keys the command takes from the file.
+func applyFile(fs *flag.FlagSet, path string, keys *fileKeys, sources map[string]source) error {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("configuration file: %w", err)
+	}
+	entries, err := parseConfigFile(string(text))
+	if err != nil {
+		return fmt.Errorf("configuration file %s: %w", path, err)
+	}
+	known := fs
+	if keys != nil {
+		known = keys.known
+	}
+	for _, e := range entries {
+		if err := checkKey(known, e); err != nil {
+			return fmt.Errorf("configuration file %s: %w", path, err)
+		}
+		f := fs.Lookup(e.Key)
+		if f == nil || keys != nil && !slices.Contains(keys.shared, e.Key) {
+			continue // the hub's, not this command's
+		}
+		if err := setFromFile(f, e); err != nil {
+			return fmt.Errorf("configuration file %s: %w", path, err)
+		}
+		sources[e.Key] = source{kind: "file", where: fmt.Sprintf("%s:%d", path, e.Line)}
+	}
+	return nil
+}
+
+// checkKey says what is wrong with an entry whose key is not a flag of
+// known, or that cannot be given in a file, or is a list for a flag that is not.
+func checkKey(known *flag.FlagSet, e fileEntry) error {
+	f := known.Lookup(e.Key)
+	switch {
+	case e.Key == "config":
+		return &fileError{Line: e.Line, Key: e.Key, Msg: "a configuration file cannot name another"}
+	case f == nil:
+		msg := "unknown key"
+		if alt := strings.ReplaceAll(e.Key, "_", "-"); known.Lookup(alt) != nil {
+			msg += fmt.Sprintf(" (did you mean %s?)", alt)
+		}
+		return &fileError{Line: e.Line, Key: e.Key, Msg: msg + "; `ssehub serve -h` lists the keys"}
+	case e.List && !isList(f):
+		return &fileError{Line: e.Line, Key: e.Key, Msg: "takes one value, not a list"}
+	}
+	return nil
+}
+
+// setFromFile sets f from an entry: a list replaces what f held.
+func setFromFile(f *flag.Flag, e fileEntry) error {
+	resetList(f)
+	for _, v := range e.Values {
+		if err := f.Value.Set(v); err != nil {
+			return &fileError{Line: e.Line, Key: e.Key, Msg: fmt.Sprintf("invalid value %q: %v", v, err)}
+		}
+	}
+	return nil
+}
+
+// validate checks what serve would refuse at start before opening anything,
+// so that `ssehub config check` and `ssehub serve` agree.
+func (c *Config) validate() error {
+	if err := c.Limits.check(); err != nil {
+		return err
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := checkLogFormat(c.LogFormat); err != nil {
+		return err
+	}
+	kind, arg, _ := strings.Cut(c.Store, ":")
+	dataDir := ""
+	switch kind {
+	case "memory":
+	case "file":
+		if arg == "" {
+			return fmt.Errorf("--store %q: file: needs a folder, as in file:./ssehub-data", c.Store)
+		}
+		if _, err := pebble.ParseSyncPolicy(c.Sync); err != nil {
+			return fmt.Errorf("--sync: %w", err)
+		}
+		dataDir = arg
+	default:
+		// Other stores check their own address when they open.
+	}
+	for _, s := range []KeySource{c.Auth.Shared, c.Auth.Publisher, c.Auth.Subscriber} {
+		if err := s.check(); err != nil {
+			return err
+		}
+	}
+	tc := c.TransportConfig // check settles --pprof into a copy
+	return tc.check(dataDir)
+}
+
+// configCmd runs `ssehub config check`.
+func configCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "check" {
+		fmt.Fprintln(stderr, "usage: ssehub config check [--config FILE] [serve flags]")
+		return errUsage
+	}
+	var cfg Config
+	fs := newFlagSet("config check", stderr)
+	cfg.register(fs)
+	getenv, _ = mercureEnv(getenv) // the same sources as serve
+	sources, err := loadFlags(fs, args[1:], getenv, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ssehub config check: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	printConfig(stdout, fs, sources)
+	return nil
+}
+
+// printConfig writes the effective configuration as a configuration file,
+// each value with where it came from, and secrets masked.
+func printConfig(w io.Writer, fs *flag.FlagSet, sources map[string]source) {
+	fmt.Fprintln(w, "# the effective configuration of ssehub serve; secrets masked")
+	type row struct{ key, value, src string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "config" {
+			return
+		}
+		width = max(width, len(f.Name))
+		rows = append(rows, row{f.Name, tomlValue(f, isSecret(f.Name)), sources[f.Name].String()})
+	})
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-*s = %s  # %s\n", width, r.key, r.value, r.src)
+	}
+}
+
+// tomlValue writes a flag's value as the file would hold it.
+func tomlValue(f *flag.Flag, secret bool) string {
+	if l, ok := f.Value.(*listFlag); ok {
+		quoted := make([]string, len(*l))
+		for i, v := range *l {
+			quoted[i] = tomlString(mask(v, secret))
+		}
+		return "[" + strings.Join(quoted, ", ") + "]"
+	}
+	if g, ok := f.Value.(flag.Getter); ok && !secret {
+		switch v := g.Get().(type) {
+		case bool, int, int64, uint, uint64, float64:
+			return fmt.Sprint(v)
+		case time.Duration:
+			return tomlString(v.String())
+		}
+	}
+	return tomlString(mask(f.Value.String(), secret))
+}
+
+// tomlString quotes s as a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// isSecret says whether a flag's value must not be shown: keys, tokens,
+// secrets and passwords.
+func isSecret(name string) bool {
+	for _, w := range []string{"key", "token", "secret", "password", "passwd"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// mask hides a secret value, and the password of a URL in any value (a
+// store address such as redis://:PASSWORD@host:6379).
+func mask(v string, secret bool) string {
+	switch {
+	case v == "":
+		return ""
+	case secret:
+		return "********"
+	}
+	return maskURL(v)
+}
+
+// maskURL hides the password of a URL, and leaves any other text alone.
+func maskURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, ok := u.User.Password(); !ok {
+		return v
+	}
+	u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	return strings.Replace(u.String(), ":xxxxx@", ":********@", 1)
+}
