@@ -234,7 +234,7 @@ func TestGeneratedKeyServesTheSidesWithoutAKey(t *testing.T) {
 			cfg.Auth.Shared.Key = ""
 			tc.set(&cfg)
 			var out bytes.Buffer
-			m := &Main{Config: cfg, Out: &out}
+			m := &Main{Config: cfg, Out: &out, Terminal: true}
 			if err := m.Open(context.Background()); err != nil {
 				t.Fatal(err)
 			}
