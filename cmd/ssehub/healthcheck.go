@@ -24,8 +24,20 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	// that turns TLS on needs no second setting for its health check.
 	servesTLS := getenv("SSEHUB_TLS_CERT") != "" || getenv("SSEHUB_ACME_DOMAINS") != ""
 	useTLS := fs.Bool("tls", servesTLS, "the hub serves HTTPS (default: when SSEHUB_TLS_CERT or SSEHUB_ACME_DOMAINS is set); its certificate is not checked")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	fs.String("config", "", "the hub's configuration file, to take its listen and TLS settings from")
+	sources, err := loadFlags(fs, args, getenv, &fileKeys{known: serveFlagSet(), shared: []string{"listen"}})
+	if err != nil {
 		return err
+	}
+	if sources["tls"].kind == "default" && sources["config"].kind != "default" {
+		// The file may turn TLS on too: read it as the server would.
+		var hub Config
+		hfs := newFlagSet("serve", io.Discard)
+		hub.register(hfs)
+		if _, err := loadFlags(hfs, []string{"--config", fs.Lookup("config").Value.String()}, getenv, nil); err != nil {
+			return err
+		}
+		*useTLS = hub.TLSCert != "" || len(hub.ACMEDomains) > 0
 	}
 	url, err := healthURL(*listen, *path)
 	if err != nil {

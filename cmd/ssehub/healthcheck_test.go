@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -91,5 +92,29 @@ func TestHealthcheckOfATLSHub(t *testing.T) {
 	errOut.Reset()
 	if code := run(context.Background(), []string{"healthcheck", "--tls=false"}, nil, &out, &errOut, env); code != 1 {
 		t.Fatalf("plain HTTP to a TLS hub exited %d, want 1", code)
+	}
+}
+
+// TestHealthcheckReadsTheHubsConfigFile: given the hub's --config (or
+// SSEHUB_CONFIG), the check finds its address and that it serves HTTPS.
+func TestHealthcheckReadsTheHubsConfigFile(t *testing.T) {
+	cfg, _, certPath, _ := tlsHub(t, "memory:")
+	m, _ := runMain(t, cfg, nil, nil)
+	file := writeFile(t, fmt.Sprintf("listen = %q\ntls-cert = %q\ntls-key = %q\nheartbeat = \"5s\"\n",
+		m.Addr().String(), certPath, cfg.TLSKey))
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"healthcheck", "--config", file}, nil},
+		{[]string{"healthcheck"}, map[string]string{"SSEHUB_CONFIG": file}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), tc.args, nil, &out, &errOut, envOf(tc.env)); code != 0 {
+			t.Fatalf("%v %v: exit %d: %s", tc.args, tc.env, code, errOut.String())
+		}
+		if want := "ok: https://" + m.Addr().String() + "/healthz\n"; out.String() != want {
+			t.Errorf("printed %q, want %q", out.String(), want)
+		}
 	}
 }
