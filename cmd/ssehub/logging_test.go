@@ -279,3 +279,35 @@ func TestFailedRequestLinesCarryTheRequestID(t *testing.T) {
 		t.Errorf("lines with the request id: %v\n%s", msgs, logs.String())
 	}
 }
+
+// BenchmarkRequestLog: what the request id and log line add to a request
+// at the default info level (the line itself is not written).
+//
+//	go test -run '^$' -bench RequestLog -benchmem ./cmd/ssehub/
+func BenchmarkRequestLog(b *testing.B) {
+	logger, err := newLogger("info", "json", io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", ok}, {"with-request-log", withRequestLog(ok, logger)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			req, _ := http.NewRequest(http.MethodPost, "http://hub/publish", nil)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				bc.h.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
