@@ -55,6 +55,8 @@ type benchConfig struct {
 	PprofURL string
 	// lastEventID is what one stream being opened resumes after.
 	lastEventID string
+	// publishTimes, when set, collects each publish request's latency.
+	publishTimes *publishTimes
 }
 
 // benchCmd is the project's load tool: it opens subscribers to a running
@@ -75,7 +77,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.StringVar(&c.Topic, "topic", "bench", "topic to publish to and subscribe to")
 	fs.Var(&c.Sources, "source-addrs", "local addresses to spread connections over (127.0.0.2,127.0.0.3,…), past one address's port range")
 	fs.StringVar(&c.Reader, "reader", defaultBenchReader, "how the subscribers read: epoll (one thread per core reads every stream; Linux) or goroutine (net/http, a goroutine per stream)")
-	fs.StringVar(&c.Protocol, "protocol", "ssehub", "the hub's API: ssehub (GET /events, POST /publish) or mercure (/.well-known/mercure, one form POST per event), to measure a Mercure hub the same way")
+	fs.StringVar(&c.Protocol, "protocol", "ssehub", "the hub's API: ssehub (GET /events, POST /publish), mercure (/.well-known/mercure, one form POST per event) or centrifugo (/connection/uni_sse, POST /api/publish per event to channel bench:TOPIC, --token is the API key), to measure a peer the same way")
 	fs.IntVar(&c.IdlePID, "idle-memory-of", 0, "instead of publishing, open --subscribers idle streams and report how much the resident memory of the hub process with this pid grew per stream")
 	fs.IntVar(&c.Burst, "burst", 0, "with --idle-memory-of: then publish this many events at once to the idle streams, read them, and report the memory per stream once the hub settled")
 	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "with --burst: how long the streams stay idle after it before measuring (more than two of the hub's --heartbeat)")
@@ -95,8 +97,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintln(stderr, "ssehub bench: --reader must be epoll or goroutine")
 		return errUsage
 	}
-	if c.Protocol != "ssehub" && c.Protocol != "mercure" {
-		fmt.Fprintln(stderr, "ssehub bench: --protocol must be ssehub or mercure")
+	if !slices.Contains(benchProtocols, c.Protocol) {
+		fmt.Fprintln(stderr, errBenchProtocol)
 		return errUsage
 	}
 	if c.Resumers < 0 || (c.Resumers > 0 && (c.ResumeBehind < 1 || c.Protocol != "ssehub" || c.Publishers != 1)) {
@@ -238,6 +240,8 @@ type benchResult struct {
 	publishFor time.Duration
 	elapsed    time.Duration // from the first publish to the last delivery
 	storm      *stormResult
+
+	publishLatencies []time.Duration // sorted; each publish request's
 }
 
 func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult, error) {
@@ -252,6 +256,7 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 			}
 			return benchResult{}, fmt.Errorf("subscriber %d: %w", i, err)
 		}
+		s.unwrap = benchUnwrap(c)
 		subs[i] = s
 	}
 	var lastDelivery atomic.Int64
@@ -265,6 +270,7 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	fmt.Fprintf(stderr, "ssehub bench: %d subscribers connected; publishing %d events/s for %v\n", c.Subscribers, c.Rate, c.Duration)
 	var st *storm
 	var acked func([]string)
+	c.publishTimes = &publishTimes{}
 	start := time.Now()
 	if c.Resumers > 0 {
 		st = newStorm(c)
@@ -298,6 +304,7 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	}
 	r.published = published
 	r.publishFor = publishFor
+	r.publishLatencies = c.publishTimes.sorted()
 	r.elapsed = time.Duration(lastDelivery.Load() - start.UnixNano())
 	for _, s := range subs {
 		got := s.got.Load()
@@ -316,6 +323,9 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 // response delays batches but drops none.
 func publishAtRate(ctx context.Context, c benchConfig, acked func(ids []string)) (int64, error) {
 	publish := benchPublisher(c)
+	if c.publishTimes != nil {
+		publish = c.publishTimes.timed(c, publish)
+	}
 	interval := max(time.Duration(float64(time.Second)*float64(c.Batch)/float64(c.Rate)), time.Nanosecond)
 	batches := int(c.Duration / interval)
 	filler := strings.Repeat("x", max(c.Payload-20, 0))
@@ -371,6 +381,10 @@ type benchSubscriber struct {
 	target   int64
 	caughtUp atomic.Int64 // unix nanos; 0: not yet
 
+	// unwrap, when set, finds the bench's text in an event's data (a
+	// peer's stream wraps it).
+	unwrap func(string) string
+
 	body io.ReadCloser // --reader goroutine
 
 	// --reader epoll: the raw connection, the body bytes read with the
@@ -399,6 +413,9 @@ func benchDialer(c benchConfig, i int) *net.Dialer {
 }
 
 func benchStreamURL(c benchConfig) string {
+	if c.Protocol == "centrifugo" {
+		return centrifugoStreamURL(c)
+	}
 	path := "/events?"
 	if c.Protocol == "mercure" {
 		path = "/.well-known/mercure?"
@@ -410,7 +427,10 @@ func benchStreamURL(c benchConfig) string {
 // request to ssehub, or one form POST per event to a Mercure hub (the
 // Mercure protocol has no batches).
 func benchPublisher(c benchConfig) func(context.Context, []publisher.Event) ([]string, error) {
-	httpClient := &http.Client{Timeout: 30 * time.Second}
+	httpClient := benchHTTPClient(c)
+	if c.Protocol == "centrifugo" {
+		return centrifugoPublisher(c, httpClient)
+	}
 	if c.Protocol != "mercure" {
 		client := publisher.New(c.URL, c.Token, httpClient)
 		return client.PublishBatch
@@ -547,6 +567,9 @@ func (s *benchSubscriber) read(lastDelivery *atomic.Int64) {
 // deliver counts one event received at now, if it is a bench event: its
 // data starts with the publish time.
 func (s *benchSubscriber) deliver(data string, now int64, lastDelivery *atomic.Int64) {
+	if s.unwrap != nil {
+		data = s.unwrap(data)
+	}
 	stamp, _, _ := strings.Cut(data, "|")
 	sent, err := strconv.ParseInt(stamp, 10, 64)
 	if err != nil {
@@ -680,4 +703,5 @@ func (r benchResult) print(w io.Writer, c benchConfig) {
 	if r.storm != nil {
 		r.storm.print(w, c)
 	}
+	printPublishTimes(w, r.publishLatencies)
 }
