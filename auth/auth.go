@@ -113,6 +113,7 @@ type Verifier struct {
 	keys   []Key // static keys
 	jwks   *jwks // nil without a JWKS URL
 	parser *jwt.Parser
+	cache  *verifiedCache
 }
 
 // New returns a verifier. With a JWKSURL it fetches the set once before
@@ -147,7 +148,7 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 	if opts.Issuer != "" {
 		parserOpts = append(parserOpts, jwt.WithIssuer(opts.Issuer))
 	}
-	v := &Verifier{opts: opts, keys: slices.Clone(opts.Keys), parser: jwt.NewParser(parserOpts...)}
+	v := &Verifier{opts: opts, keys: slices.Clone(opts.Keys), parser: jwt.NewParser(parserOpts...), cache: newVerifiedCache()}
 	if opts.JWKSURL != "" {
 		v.jwks = newJWKS(opts)
 		if err := v.jwks.fetch(ctx, true); err != nil {
@@ -172,10 +173,16 @@ func NewVerifier(secret []byte) *Verifier {
 
 // Verify parses and checks a token: algorithm, signature, expiry and
 // not-before times, and audience and issuer when configured. ctx bounds a
-// JWKS fetch the token may cause.
+// JWKS fetch the token may cause. A token verified before is not parsed
+// again (see verifiedCache); its times are still checked. The claims
+// returned are shared: callers must not change them.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrNoToken
+	}
+	now := v.opts.Now()
+	if c, ok := v.cache.get(token, now, v.opts.Leeway); ok {
+		return c, nil
 	}
 	var c Claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
@@ -184,6 +191,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
+	v.cache.put(token, &c, now)
 	return &c, nil
 }
 
