@@ -146,3 +146,19 @@ func TestUnknownPathsAreNotFound(t *testing.T) {
 		t.Fatalf("GET of an unknown path: %d, want 404", resp.StatusCode)
 	}
 }
+
+// FuzzJSONString: the fast path of jsonString gives what encoding/json
+// gives, for every input, and refuses what it refuses.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"a\"b"`, `"\u00e9"`, "\"\xff\"", "\"tab\there\"", `"`, `""`, `"x" `, `"é"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := jsonString(raw)
+		var want string
+		werr := json.Unmarshal(raw, &want)
+		if (err == nil) != (werr == nil) || got != want {
+			t.Fatalf("jsonString(%q) = %q, %v; encoding/json: %q, %v", raw, got, err, want, werr)
+		}
+	})
+}
