@@ -125,9 +125,9 @@ func TestCentrifugoAnswerAndUnwrap(t *testing.T) {
 	}
 	for data, want := range map[string]string{
 		`{"channel":"bench:x","pub":{"data":{"bench":"123|xx"},"offset":3}}`: "123|xx",
-		`{"connect":{"client":"c1"}}`: "",
-		`{}`:                          "",
-		`garbage`:                     "",
+		`{"connect":{"client":"c1"}}`:                                        "",
+		`{}`:                                                                 "",
+		`garbage`:                                                            "",
 	} {
 		if got := centrifugoUnwrap(data); got != want {
 			t.Errorf("centrifugoUnwrap(%s) = %q, want %q", data, got, want)
