@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -16,7 +18,6 @@ import (
 // transport and server publish API that the load tool uses, and nothing
 // more: it checks only that the tool parses and sends them right.
 type fakeCentrifugo struct {
-	t   *testing.T
 	key string
 
 	mu      sync.Mutex
@@ -77,7 +78,7 @@ func (f *fakeCentrifugo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestBenchSpeaksCentrifugo(t *testing.T) {
-	fake := &fakeCentrifugo{t: t, key: "the-key", streams: make(map[string][]chan []byte)}
+	fake := &fakeCentrifugo{key: "the-key", streams: make(map[string][]chan []byte)}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	for _, reader := range []string{"epoll", "goroutine"} {
@@ -104,6 +105,40 @@ func TestBenchSpeaksCentrifugo(t *testing.T) {
 	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code == 0 ||
 		!strings.Contains(errOut.String(), "error 101: unauthorized") {
 		t.Errorf("a refused publish gave exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// TestBenchPublishersKeepTheirConnections: publishers publish over
+// keep-alive connections, about one each however many there are, so a run
+// measures publishing and not connection set-up.
+func TestBenchPublishersKeepTheirConnections(t *testing.T) {
+	fake := &fakeCentrifugo{key: "k", streams: make(map[string][]chan []byte)}
+	srv := httptest.NewUnstartedServer(fake)
+	var dialled atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	// Far more asked than the fake takes: the 8 publishers are busy all
+	// the time, so with fewer idle connections kept than publishers, some
+	// would dial again for most requests.
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--protocol", "centrifugo", "--url", srv.URL, "--token", "k",
+		"--subscribers", "1", "--rate", "20000", "--batch", "1", "--publishers", "8", "--duration", "100ms"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "published        2000 events") {
+		t.Fatalf("bench printed:\n%s", out.String())
+	}
+	// net/http may dial one more when a request starts before the last
+	// one's connection was put back idle, and keeps it: a few more than 9
+	// then. Keeping two idle connections (its default) opened 217–257.
+	if n := dialled.Load(); n > 1+4*8 {
+		t.Errorf("2,000 publishes from 8 publishers and 1 stream opened %d connections, want a few more than 9", n)
 	}
 }
 
