@@ -14,14 +14,13 @@ func (h *Hub) dispatch(pos uint64) {
 	defer h.wg.Done()
 	failures := 0
 	for {
-		err := h.log.Wait(h.ctx, pos)
-		var events []*Event
-		if err == nil {
-			events, err = h.log.Read(h.ctx, pos, h.opts.ReplayBatch)
-		}
+		events, err := h.next(pos)
 		switch {
 		case h.ctx.Err() != nil || errors.Is(err, ErrClosed):
 			return
+		case errors.Is(err, ErrReplaced):
+			pos = h.replaced(pos)
+			continue
 		case errors.Is(err, ErrTrimmed):
 			pos = h.skipTrimmed(pos)
 			continue
@@ -39,6 +38,43 @@ func (h *Hub) dispatch(pos uint64) {
 			pos = ev.Seq
 		}
 	}
+}
+
+// next waits for and reads the events after pos: in one call to a Tailer,
+// in two to any other log.
+func (h *Hub) next(pos uint64) ([]*Event, error) {
+	if t, ok := h.log.(Tailer); ok {
+		return t.ReadWait(h.ctx, pos, h.opts.ReplayBatch)
+	}
+	if err := h.log.Wait(h.ctx, pos); err != nil {
+		return nil, err
+	}
+	return h.log.Read(h.ctx, pos, h.opts.ReplayBatch)
+}
+
+// replaced handles a log whose storage was wiped or replaced: positions of
+// the old epoch mean nothing in the new one, so the hub takes the new epoch
+// and ends every subscription; each client resumes with an id of the old
+// epoch and is told with a reset event that it cannot be resumed from. It
+// returns the position to follow the new log from.
+func (h *Hub) replaced(pos uint64) uint64 {
+	info, err := h.log.Info(h.ctx)
+	if err != nil {
+		h.opts.Logger.Error("reading the log after it was replaced", "err", err)
+		h.pause(1)
+		return pos
+	}
+	if info.Epoch == h.Epoch() {
+		return pos // already taken (a log may report one replacement twice)
+	}
+	h.opts.Logger.Error("the log was replaced; ending every subscription so clients reset",
+		"old", h.Epoch(), "new", info.Epoch, "last", info.Last)
+	h.epoch.Store(&info.Epoch)
+	h.reg.mu.RLock()
+	h.reg.dispatched.Store(info.Last)
+	h.reg.mu.RUnlock()
+	h.reg.endAll(ErrReplaced)
+	return info.Last
 }
 
 // skipTrimmed handles the dispatcher falling so far behind that retention

@@ -77,7 +77,7 @@ func (h *Hub) History(ctx context.Context, req HistoryRequest) (HistoryPage, err
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	page.Next = FormatID(h.epoch, pos)
+	page.Next = FormatID(h.Epoch(), pos)
 	page.More = info.Last > pos
 	return page, nil
 }

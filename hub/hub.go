@@ -89,7 +89,7 @@ func (o *Options) setDefaults() {
 type Hub struct {
 	log       Log
 	opts      Options
-	epoch     string
+	epoch     atomic.Pointer[string] // changes only when the log is replaced
 	selectors *SelectorCache
 	reg       registry
 	recent    recent
@@ -115,9 +115,9 @@ func New(log Log, opts Options) (*Hub, error) {
 	h := &Hub{
 		log:       log,
 		opts:      opts,
-		epoch:     info.Epoch,
 		selectors: NewSelectorCache(opts.SelectorCacheSize),
 	}
+	h.epoch.Store(&info.Epoch)
 	h.reg.init()
 	h.reg.dispatched.Store(info.Last)
 	h.recent.init(opts.RecentBytes, info.Last)
@@ -135,7 +135,7 @@ func New(log Log, opts Options) (*Hub, error) {
 
 // Epoch returns the epoch of the hub's log, the first part of the ids it
 // assigns.
-func (h *Hub) Epoch() string { return h.epoch }
+func (h *Hub) Epoch() string { return *h.epoch.Load() }
 
 // Selector returns the compiled form of a topic selector, from the hub's
 // bounded cache, for front doors that match topics themselves (for example
@@ -188,7 +188,7 @@ func (h *Hub) check(ev *Event) error {
 	if err := ev.Validate(h.opts.MaxDataBytes); err != nil {
 		return err
 	}
-	if epoch, _, ok := ParseID(ev.ID); ok && epoch == h.epoch {
+	if epoch, _, ok := ParseID(ev.ID); ok && epoch == h.Epoch() {
 		return fmt.Errorf("%w: %q", ErrReservedID, ev.ID)
 	}
 	for _, t := range ev.Topics {
@@ -204,7 +204,7 @@ func (h *Hub) idOf(ev *Event) string {
 	if ev.ID != "" {
 		return ev.ID
 	}
-	return FormatID(h.epoch, ev.Seq)
+	return FormatID(h.Epoch(), ev.Seq)
 }
 
 // Close ends every subscription with ErrHubClosed and stops the dispatcher.

@@ -11,9 +11,29 @@ import (
 // it, waits on its tail and dispatches what it reads; subscribers resuming
 // after a disconnect read from it.
 //
-// Implementations live in their own packages (store/memory, store/pebble, …)
-// and must pass the conformance suite in package hub/logtest. All methods are
-// safe for concurrent use.
+// Implementations live in their own packages (store/memory, store/pebble,
+// store/redis, …) and must pass the conformance suite in package hub/logtest.
+// All methods are safe for concurrent use.
+//
+// What the hub relies on, beyond each method's own contract:
+//   - Seqs are dense: the events of one epoch are numbered 1, 2, 3, … with no
+//     hole, so a position is all a resuming subscriber needs (no index), and
+//     a batch appended together is contiguous. A shared log (several hubs on
+//     one engine) assigns Seqs in the engine, so every node sees the same
+//     event at the same Seq.
+//   - The epoch names one sequence space. Ids the hub assigns are
+//     "EPOCH-SEQ"; an id of another epoch is looked up, and is unknown unless
+//     a publisher gave it. A log whose storage is wiped or replaced while it
+//     is open (only a shared engine can do this behind its back) must not
+//     carry on in the old epoch: it fails Append, Read and Wait with an error
+//     wrapping ErrReplaced until Info, which reports the new epoch, is
+//     called. The dispatcher then ends every subscription, whose clients
+//     resume and are told with a ResetType event that their position is gone.
+//   - Trimming removes the oldest events only, and a Read that would step
+//     over removed events reports ErrTrimmed instead.
+//   - Calls to a log across a network are bounded in time: while the engine
+//     cannot be reached they fail (wrapping ErrUnavailable) instead of
+//     hanging, and the log reconnects by itself once it is back.
 type Log interface {
 	// Append adds events to the end of the log, in order, and returns once
 	// they are stored as durably as the log's sync policy promises. It sets
@@ -42,6 +62,17 @@ type Log interface {
 	// Close releases the log's resources after syncing what it holds. Wait
 	// calls blocked in it return ErrClosed.
 	Close() error
+}
+
+// A Tailer is a Log that can wait for the events after a position and read
+// them in one call: one round trip to its engine instead of Wait's and
+// Read's two, which matters when the log is across a network. The
+// dispatcher uses it when the log has it (found by type assertion).
+type Tailer interface {
+	// ReadWait returns up to limit events with Seq greater than after,
+	// oldest first, waiting until there is at least one. It returns ctx's
+	// error when ctx is done first, and otherwise fails as Read and Wait do.
+	ReadWait(ctx context.Context, after uint64, limit int) ([]*Event, error)
 }
 
 // Info describes a log's extent.
@@ -75,4 +106,10 @@ var (
 	ErrTrimmed  = errors.New("events after this position were removed by retention")
 	ErrNotFound = errors.New("no such event")
 	ErrClosed   = errors.New("log closed")
+	// ErrReplaced: the log's storage was wiped or replaced by another
+	// epoch while the log was open (see the Log documentation).
+	ErrReplaced = errors.New("the log's storage was replaced (new epoch)")
+	// ErrUnavailable: the engine holding the log cannot be reached now.
+	// Nothing was acknowledged; the caller may try again.
+	ErrUnavailable = errors.New("the log's engine is unreachable")
 )

@@ -177,7 +177,7 @@ func (h *Hub) resolve(ctx context.Context, id string) (uint64, error) {
 // event, so even a client that drops before its first event resumes without
 // a gap. With a reset reason it is a ResetType event instead.
 func (h *Hub) positionFrame(pos uint64, reason, lastEventID string) []byte {
-	id := FormatID(h.epoch, pos)
+	id := FormatID(h.Epoch(), pos)
 	if reason == "" {
 		return []byte("id: " + id + "\n\n")
 	}

@@ -1,0 +1,230 @@
+// Package testserver starts disposable Redis and NATS servers for tests:
+// Debian's redis-server and nats-server, each on a free loopback port with
+// its data in a temporary folder, stopped when the test ends.
+//
+// When a server binary is missing, the test is skipped with a loud message,
+// or fails when the environment variable CI is set, because CI must run the
+// cluster tests (.ci/run installs both servers).
+package testserver
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startBound limits how long a server may take to accept connections.
+const startBound = 15 * time.Second
+
+// Server is one running server process. Stop, Kill and Start may be called
+// in any order; the test's cleanup stops whatever still runs.
+type Server struct {
+	t    testing.TB
+	name string
+	args []string
+	// Addr is host:port; it stays the same across restarts.
+	Addr string
+	// Dir is the server's data folder; it survives restarts.
+	Dir string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// need finds a binary or skips (fails under CI) without it.
+func need(t testing.TB, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("\n\n*** %s is not installed: SKIPPING the tests that need a real server. "+
+		"Install it with: apt-get install %s ***\n", name, pkg)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + "CI is set, so this is a failure: CI must run these tests.")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// freePort returns a loopback port nothing listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// RedisOptions configure a Redis server.
+type RedisOptions struct {
+	// AppendFsync, when set ("always", "everysec", "no"), turns the AOF on
+	// with that policy. Empty keeps Redis in memory only.
+	AppendFsync string
+}
+
+// Redis starts redis-server and returns it once it accepts connections.
+func Redis(t testing.TB, opts RedisOptions) *Server {
+	t.Helper()
+	bin := need(t, "redis-server", "redis-server")
+	port := freePort(t)
+	dir := t.TempDir()
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--protected-mode", "no", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
+	if opts.AppendFsync != "" {
+		args = append(args, "--appendonly", "yes", "--appendfsync", opts.AppendFsync)
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	s := &Server{t: t, name: bin, args: args, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the server's address as a redis:// or nats:// URL.
+func (s *Server) URL() string {
+	if strings.Contains(s.name, "nats") {
+		return "nats://" + s.Addr
+	}
+	return "redis://" + s.Addr
+}
+
+// NATS starts nats-server with JetStream on file storage in its folder.
+func NATS(t testing.TB) *Server {
+	t.Helper()
+	bin := need(t, "nats-server", "nats-server")
+	port := freePort(t)
+	dir := t.TempDir()
+	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir}
+	s := &Server{t: t, name: bin, args: args, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server (again, on the same port and folder) and waits
+// until it accepts connections.
+func (s *Server) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	cmd := exec.Command(s.name, s.args...)
+	out, err := os.Create(filepath.Join(s.Dir, "stdout.log"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("starting %s: %v", s.name, err)
+	}
+	s.cmd = cmd
+	if err := s.awaitReady(); err != nil {
+		s.t.Fatalf("%s on %s: %v\n%s", s.name, s.Addr, err, s.logTail())
+	}
+}
+
+// awaitReady dials until the server answers a ping, within startBound.
+func (s *Server) awaitReady() error {
+	ctx, cancel := context.WithTimeout(context.Background(), startBound)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		if last = s.ping(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %v: %v", startBound, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// ping speaks just enough of each protocol to know the server serves:
+// Redis answers PING with +PONG (only once it loaded its AOF), NATS sends
+// its INFO line on connect and answers PING with PONG.
+func (s *Server) ping(ctx context.Context) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(c)
+	if strings.Contains(s.name, "nats") {
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "INFO") {
+			return fmt.Errorf("no INFO: %q %v", line, err)
+		}
+		if _, err := c.Write([]byte("CONNECT {\"verbose\":false}\r\nPING\r\n")); err != nil {
+			return err
+		}
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "PONG") {
+			return fmt.Errorf("no PONG: %q %v", line, err)
+		}
+		return nil
+	}
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	if line, err := r.ReadString('\n'); err != nil || line != "+PONG\r\n" {
+		return fmt.Errorf("no PONG: %q %v", line, err)
+	}
+	return nil
+}
+
+func (s *Server) logTail() string {
+	for _, f := range []string{"redis.log", "stdout.log"} {
+		if b, err := os.ReadFile(filepath.Join(s.Dir, f)); err == nil && len(b) > 0 {
+			return string(b[max(0, len(b)-2000):])
+		}
+	}
+	return ""
+}
+
+// Stop stops the server gracefully (SIGTERM: Redis syncs its AOF) and waits
+// for it to exit.
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+// Kill stops the server with SIGKILL, as a crash would.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+// Pid is the server's process id, 0 when stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(sig)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}

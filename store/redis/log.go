@@ -1,0 +1,451 @@
+// Package redis is a [hub.Log] on a Redis stream, shared by every ssehub
+// node pointed at it: Redis assigns the Seqs (dense, in one Lua script with
+// the publisher-id check), so ids and order are the same on every node and a
+// client may resume on any of them.
+//
+// An Append is acknowledged once Redis has executed it; how durable that is
+// follows the server's own setting: with appendonly yes and appendfsync
+// always, Redis writes and fsyncs its AOF before it answers.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/epoch"
+)
+
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	// Stream names the log: its keys are {Stream}:events and so on
+	// (default "ssehub"). Hubs given the same stream share one log.
+	Stream string
+	// Retention bounds what the log keeps; it is applied on every Append.
+	Retention hub.Retention
+	// Timeout bounds every call to Redis but the tail's blocking read,
+	// so that an unreachable engine fails a publish fast (default 3s).
+	Timeout time.Duration
+	// Block is how long one blocking read of the tail waits in Redis
+	// before it is issued again (default 500ms). It bounds how long a
+	// cancelled Wait or a Close may take.
+	Block time.Duration
+	// Now is the clock used for retention by age and for events appended
+	// without a Time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the log's warnings (default: discarded).
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Stream == "" {
+		o.Stream = "ssehub"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.Block <= 0 {
+		o.Block = 500 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Log is a [hub.Log] on Redis Streams. It also implements [hub.Tailer].
+type Log struct {
+	rdb  *goredis.Client
+	opts Options
+	keys []string // events, meta, ids
+	node string   // {stream}:nodes
+
+	// epoch is the epoch this log serves, adopted by Info. Append and
+	// Read refuse to work in any other.
+	epoch atomic.Pointer[string]
+	// tailEpoch is the epoch the tail's reader was last told of: when
+	// Info adopts a new one, the next ReadWait reports ErrReplaced once,
+	// so the dispatcher drops its old position.
+	tailMu    sync.Mutex
+	tailEpoch string
+
+	closed atomic.Bool
+}
+
+var (
+	_ hub.Log    = (*Log)(nil)
+	_ hub.Tailer = (*Log)(nil)
+)
+
+// Open connects to Redis with the client options ropts and opens (or
+// creates) the log named opts.Stream.
+func Open(ctx context.Context, ropts *goredis.Options, opts Options) (*Log, error) {
+	opts.setDefaults()
+	ropts.ContextTimeoutEnabled = true // bound every call by its context
+	ropts.MaxRetries = -1              // a retried append could append twice
+	if ropts.PoolSize == 0 {
+		ropts.PoolSize = 128 // concurrent publishers and waiting readers
+	}
+	if ropts.DialTimeout == 0 {
+		ropts.DialTimeout = opts.Timeout
+	}
+	tag := "{" + opts.Stream + "}"
+	l := &Log{
+		rdb:  goredis.NewClient(ropts),
+		opts: opts,
+		keys: []string{tag + ":events", tag + ":meta", tag + ":ids"},
+		node: tag + ":nodes",
+	}
+	info, err := l.Info(ctx)
+	if err != nil {
+		l.rdb.Close()
+		return nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
+	}
+	l.tailEpoch = info.Epoch
+	l.warnIfVolatile(ctx)
+	return l, nil
+}
+
+// warnIfVolatile logs a warning when Redis would lose acknowledged events
+// on a crash: without the AOF, or without fsync before each answer.
+func (l *Log) warnIfVolatile(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	cfg, err := l.rdb.ConfigGet(ctx, "append*").Result()
+	if err != nil {
+		return // CONFIG may be renamed away; nothing to say then
+	}
+	if cfg["appendonly"] != "yes" || cfg["appendfsync"] != "always" {
+		l.opts.Logger.Warn("redis acknowledges appends before they are on disk; a crash of Redis loses the latest events (set appendonly yes, appendfsync always)",
+			"appendonly", cfg["appendonly"], "appendfsync", cfg["appendfsync"])
+	}
+}
+
+// Stream returns the name of the log's stream.
+func (l *Log) Stream() string { return l.opts.Stream }
+
+// Client returns the log's Redis client, for readiness checks.
+func (l *Log) Client() *goredis.Client { return l.rdb }
+
+func (l *Log) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.opts.Timeout)
+}
+
+// fail turns an error from Redis into one the hub understands.
+func (l *Log) fail(ctx context.Context, what string, err error) error {
+	var rerr goredis.Error
+	switch {
+	case l.closed.Load():
+		return hub.ErrClosed
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SSEHUB-REPLACED"):
+		return fmt.Errorf("redis: %s: %w", what, hub.ErrReplaced)
+	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SSEHUB-DUPLICATE "):
+		seq, id, _ := strings.Cut(strings.TrimPrefix(rerr.Error(), "SSEHUB-DUPLICATE "), " ")
+		return fmt.Errorf("%w: %q is event %s", hub.ErrDuplicateID, id, seq)
+	case errors.As(err, &rerr):
+		return fmt.Errorf("redis: %s: %w", what, err)
+	}
+	return fmt.Errorf("redis: %s: %w: %v", what, hub.ErrUnavailable, err)
+}
+
+// Append implements [hub.Log].
+func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
+	if l.closed.Load() {
+		return hub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := checkBatchIDs(events); err != nil {
+		return err
+	}
+	now := l.opts.Now()
+	r := l.opts.Retention
+	cutoff := int64(0)
+	if r.MaxAge > 0 {
+		cutoff = now.Add(-r.MaxAge).UnixMilli()
+	}
+	args := make([]any, 0, 5+4*len(events))
+	args = append(args, *l.epoch.Load(), len(events), r.MaxEvents, r.MaxBytes, cutoff)
+	for _, ev := range events {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		c := *ev
+		c.Seq = 0 // the entry id holds it
+		b, _ := c.MarshalBinary()
+		args = append(args, ev.ID, ev.Time.UnixMilli(), len(b), b)
+	}
+	cctx, cancel := l.bound(ctx)
+	defer cancel()
+	res, err := appendScript.Run(cctx, l.rdb, l.keys, args...).Text()
+	if err != nil {
+		return l.fail(ctx, "append", err)
+	}
+	last, err := strconv.ParseUint(res, 10, 64)
+	if err != nil {
+		return fmt.Errorf("redis: append answered %q", res)
+	}
+	for i, ev := range events {
+		ev.Seq = last - uint64(len(events)-1-i)
+	}
+	return nil
+}
+
+// checkBatchIDs refuses a batch that repeats an id; ids already held are
+// checked by the script.
+func checkBatchIDs(events []*hub.Event) error {
+	seen := make(map[string]bool)
+	for _, ev := range events {
+		if ev.ID == "" {
+			continue
+		}
+		if seen[ev.ID] {
+			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
+		}
+		seen[ev.ID] = true
+	}
+	return nil
+}
+
+// maxSeq is the largest Seq an entry id carries exactly through Lua's
+// numbers (doubles).
+const maxSeq = 1 << 53
+
+// Read implements [hub.Log]. The epoch, the end of the log and the events
+// are read in one transaction: one round trip, one consistent view.
+func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	if l.closed.Load() {
+		return nil, hub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("redis: read limit %d, want at least 1", limit)
+	}
+	if after >= maxSeq {
+		return nil, nil
+	}
+	cctx, cancel := l.bound(ctx)
+	defer cancel()
+	var meta *goredis.SliceCmd
+	var rng *goredis.XMessageSliceCmd
+	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
+		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
+		rng = p.XRangeN(cctx, l.keys[0], entryID(after+1), "+", int64(limit))
+		return nil
+	})
+	if err != nil {
+		return nil, l.fail(ctx, "read", err)
+	}
+	if err := l.sameEpoch(meta.Val()[0]); err != nil {
+		return nil, err
+	}
+	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
+	return decode(rng.Val(), after, last)
+}
+
+// sameEpoch reports ErrReplaced unless stored is the epoch the log serves.
+func (l *Log) sameEpoch(stored any) error {
+	if s := str(stored); s != *l.epoch.Load() {
+		return fmt.Errorf("redis: the stream's epoch is %q, this log's %q: %w", s, *l.epoch.Load(), hub.ErrReplaced)
+	}
+	return nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func entryID(seq uint64) string { return "0-" + strconv.FormatUint(seq, 10) }
+
+// decode turns stream entries following after into events, reporting
+// ErrTrimmed when the first of them does not follow after directly, or when
+// there are none although the log ends beyond after.
+func decode(msgs []goredis.XMessage, after, last uint64) ([]*hub.Event, error) {
+	if len(msgs) == 0 {
+		if after < last {
+			return nil, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, last)
+		}
+		return nil, nil
+	}
+	out := make([]*hub.Event, len(msgs))
+	for i, m := range msgs {
+		seq, err := parseEntryID(m.ID)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 && seq != after+1 {
+			return nil, fmt.Errorf("%w: reading after %d, oldest retained is %d", hub.ErrTrimmed, after, seq)
+		}
+		ev := new(hub.Event)
+		if err := ev.UnmarshalBinary([]byte(str(m.Values["e"]))); err != nil {
+			return nil, fmt.Errorf("redis: entry %s: %w", m.ID, err)
+		}
+		ev.Seq = seq
+		out[i] = ev
+	}
+	return out, nil
+}
+
+func parseEntryID(id string) (uint64, error) {
+	ms, seq, ok := strings.Cut(id, "-")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || ms != "0" || err != nil {
+		return 0, fmt.Errorf("redis: stream entry %q was not written by ssehub", id)
+	}
+	return n, nil
+}
+
+// ReadWait implements [hub.Tailer] with a blocking XREAD, issued again
+// every Options.Block while nothing arrives. The epoch is read in the same
+// round trip, so a replaced stream is noticed within one Block.
+func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("redis: read limit %d, want at least 1", limit)
+	}
+	for {
+		if l.closed.Load() {
+			return nil, hub.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := l.tailTold(); err != nil {
+			return nil, err
+		}
+		evs, err := l.readBlocking(ctx, after, limit)
+		if err != nil || len(evs) > 0 {
+			return evs, err
+		}
+	}
+}
+
+// tailTold reports ErrReplaced once after Info adopted a new epoch.
+func (l *Log) tailTold() error {
+	current := *l.epoch.Load()
+	l.tailMu.Lock()
+	defer l.tailMu.Unlock()
+	if l.tailEpoch != current {
+		old := l.tailEpoch
+		l.tailEpoch = current
+		return fmt.Errorf("redis: the log moved from epoch %q to %q: %w", old, current, hub.ErrReplaced)
+	}
+	return nil
+}
+
+// readBlocking is one blocking read of the tail; no events and no error
+// means Block passed with nothing new.
+func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	if after >= maxSeq {
+		return nil, fmt.Errorf("redis: position %d beyond any Seq", after)
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.opts.Block+l.opts.Timeout)
+	defer cancel()
+	p := l.rdb.Pipeline()
+	meta := p.HMGet(cctx, l.keys[1], "epoch", "last")
+	xr := p.XRead(cctx, &goredis.XReadArgs{
+		Streams: []string{l.keys[0], entryID(after)},
+		Count:   int64(limit),
+		Block:   l.opts.Block,
+	})
+	_, err := p.Exec(cctx)
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, l.fail(ctx, "tail", err)
+	}
+	if err := l.sameEpoch(meta.Val()[0]); err != nil {
+		return nil, err
+	}
+	streams := xr.Val()
+	if len(streams) == 0 {
+		return nil, nil
+	}
+	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
+	return decode(streams[0].Messages, after, max(last, after))
+}
+
+// Wait implements [hub.Log].
+func (l *Log) Wait(ctx context.Context, after uint64) error {
+	_, err := l.ReadWait(ctx, after, 1)
+	if errors.Is(err, hub.ErrTrimmed) {
+		return nil // events after `after` exist; Read will say the rest
+	}
+	return err
+}
+
+// Lookup implements [hub.Log].
+func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
+	if l.closed.Load() {
+		return 0, hub.ErrClosed
+	}
+	cctx, cancel := l.bound(ctx)
+	defer cancel()
+	s, err := l.rdb.HGet(cctx, l.keys[2], id).Result()
+	if errors.Is(err, goredis.Nil) || id == "" {
+		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
+	}
+	if err != nil {
+		return 0, l.fail(ctx, "lookup", err)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// Info implements [hub.Log]. It creates the log when Redis holds none (a
+// new stream, or an engine that lost its data: the log gets a new epoch),
+// and adopts the epoch it finds.
+func (l *Log) Info(ctx context.Context) (hub.Info, error) {
+	if l.closed.Load() {
+		return hub.Info{}, hub.ErrClosed
+	}
+	cctx, cancel := l.bound(ctx)
+	defer cancel()
+	res, err := infoScript.Run(cctx, l.rdb, l.keys, epoch.New()).Slice()
+	if err != nil {
+		return hub.Info{}, l.fail(ctx, "info", err)
+	}
+	if len(res) != 5 {
+		return hub.Info{}, fmt.Errorf("redis: info answered %v", res)
+	}
+	e := str(res[0])
+	if old := l.epoch.Swap(&e); old != nil && *old != e {
+		l.opts.Logger.Warn("the redis stream was replaced: new epoch", "stream", l.opts.Stream, "old", *old, "new", e)
+	}
+	info := hub.Info{Epoch: e}
+	info.Last, _ = strconv.ParseUint(str(res[1]), 10, 64)
+	info.Bytes, _ = strconv.ParseInt(str(res[2]), 10, 64)
+	info.Events, _ = res[3].(int64)
+	info.First = info.Last + 1
+	if first := str(res[4]); first != "" {
+		if info.First, err = parseEntryID(first); err != nil {
+			return hub.Info{}, err
+		}
+	}
+	return info, nil
+}
+
+// Close implements [hub.Log]. Redis keeps the events; Close only drops the
+// connections, which wakes blocked readers with ErrClosed.
+func (l *Log) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	return l.rdb.Close()
+}
