@@ -48,6 +48,17 @@ type Factory struct {
 	// Reopen) returned and that the suite has closed, configured by cfg.
 	// Durable logs set it; without it the durability tests are skipped.
 	Reopen func(t *testing.T, closed hub.Log, cfg Config) (hub.Log, error)
+
+	// Share, when set, opens a second handle on the storage of a log that
+	// is still open, as another hub node on the same engine would. Shared
+	// logs set it; the suite then checks that handles agree on Seqs and
+	// wake each other's waiters.
+	Share func(t *testing.T, open hub.Log, cfg Config) (hub.Log, error)
+
+	// Wipe, when set, removes the storage of an open log behind its back,
+	// as an operator flushing the engine would. The suite then checks
+	// that the log notices (ErrReplaced) and carries on in a new epoch.
+	Wipe func(t *testing.T, open hub.Log)
 }
 
 // Run runs the conformance suite against the logs f opens.
@@ -84,6 +95,11 @@ func Run(t *testing.T, f Factory) {
 		{"Read50000", s.testRead50000},
 		{"ReopenKeepsEventsAndEpoch", s.testReopenKeepsEvents},
 		{"ReopenContinuesSeqAfterTrim", s.testReopenContinuesSeqAfterTrim},
+		{"TailerReadWait", s.testTailerReadWait},
+		{"TailerReadWaitTrimmed", s.testTailerReadWaitTrimmed},
+		{"SharedHandlesAgree", s.testSharedHandlesAgree},
+		{"SharedWaitWakes", s.testSharedWaitWakes},
+		{"WipeMeansNewEpoch", s.testWipeMeansNewEpoch},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

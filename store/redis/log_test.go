@@ -28,5 +28,13 @@ func TestConformance(t *testing.T) {
 		Reopen: func(t *testing.T, closed hub.Log, cfg logtest.Config) (hub.Log, error) {
 			return open(t, srv, closed.(*Log).Stream(), cfg)
 		},
+		Share: func(t *testing.T, l hub.Log, cfg logtest.Config) (hub.Log, error) {
+			return open(t, srv, l.(*Log).Stream(), cfg)
+		},
+		Wipe: func(t *testing.T, l hub.Log) {
+			if err := l.(*Log).Client().FlushAll(t.Context()).Err(); err != nil {
+				t.Fatalf("FLUSHALL: %v", err)
+			}
+		},
 	})
 }
