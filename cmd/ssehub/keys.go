@@ -158,6 +158,11 @@ func (m *Main) verifier(ctx context.Context, src KeySource, generated []byte) (*
 // there and printed, with a ready-to-use publisher token when publishers
 // use it.
 func (m *Main) loadKey(forPublishers bool) ([]byte, error) {
+	if sharedStore(m.Config.Store) {
+		// A key generated here would be this node's alone: tokens made for
+		// one node would fail on the others.
+		return nil, errors.New("a shared store needs the token keys given (--jwt-key, --jwt-key-file or --jwks-url): every node of a cluster must verify tokens with the same key")
+	}
 	path := ""
 	if m.dataDir != "" {
 		path = filepath.Join(m.dataDir, keyFile)

@@ -120,7 +120,7 @@ func defaultMaxConns() int {
 
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
-	fs.StringVar(&c.Store, "store", "file:./ssehub-data", "where events are kept: file:DIR (durable) or memory:")
+	fs.StringVar(&c.Store, "store", "file:./ssehub-data", "where events are kept: file:DIR (durable), memory:, or a log shared by a cluster: redis://HOST:PORT[/DB][?stream=NAME]")
 	c.Auth.register(fs)
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of heartbeat comments on idle streams")
 	fs.DurationVar(&c.Retry, "retry", 0, "reconnection delay sent to clients when their stream opens (0: the client's default)")
@@ -209,7 +209,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Out == nil {
 		m.Out = io.Discard
 	}
-	if m.log, m.dataDir, err = openStore(m.Config, m.Logger); err != nil {
+	if m.log, m.dataDir, err = openStore(ctx, m.Config, m.Logger); err != nil {
 		return err
 	}
 	defer func() {

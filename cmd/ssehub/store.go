@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,13 +10,28 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/store/memory"
 	"github.com/ssehub/ssehub/store/pebble"
+	"github.com/ssehub/ssehub/store/redis"
 )
 
 // openStore opens the log named by cfg.Store and returns it with its data
 // folder ("" for stores that keep no files).
-func openStore(cfg Config, logger *slog.Logger) (hub.Log, string, error) {
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, string, error) {
 	kind, arg, _ := strings.Cut(cfg.Store, ":")
 	switch kind {
+	case "redis", "rediss":
+		ropts, stream, err := redis.ParseURL(cfg.Store)
+		if err != nil {
+			return nil, "", fmt.Errorf("--store: %w", err)
+		}
+		log, err := redis.Open(ctx, ropts, redis.Options{
+			Stream:    stream,
+			Retention: cfg.retention(),
+			Logger:    logger.With("component", "store"),
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("opening the redis store: %w", err)
+		}
+		return log, "", nil
 	case "memory":
 		return memory.New(memory.Options{Retention: cfg.retention()}), "", nil
 	case "file":
@@ -39,6 +55,12 @@ func openStore(cfg Config, logger *slog.Logger) (hub.Log, string, error) {
 		}
 		return log, arg, nil
 	default:
-		return nil, "", fmt.Errorf("--store %q: want file:FOLDER or memory:", cfg.Store)
+		return nil, "", fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME]", cfg.Store)
 	}
+}
+
+// sharedStore reports whether the store is one several nodes share.
+func sharedStore(store string) bool {
+	kind, _, _ := strings.Cut(store, ":")
+	return kind == "redis" || kind == "rediss" || kind == "nats"
 }

@@ -1,0 +1,495 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/testserver"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// The cluster tests run real hub processes (the binary built once) on one
+// real engine, as a deployment does.
+
+var hubBinary = struct {
+	once sync.Once
+	path string
+	err  error
+}{}
+
+// buildHub builds the ssehub binary once for the package's tests.
+func buildHub(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs real hub processes")
+	}
+	hubBinary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ssehub-cluster-")
+		if err != nil {
+			hubBinary.err = err
+			return
+		}
+		hubBinary.path = filepath.Join(dir, "ssehub")
+		out, err := exec.Command("go", "build", "-o", hubBinary.path, ".").CombinedOutput()
+		if err != nil {
+			hubBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if hubBinary.err != nil {
+		t.Fatal(hubBinary.err)
+	}
+	return hubBinary.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if hubBinary.path != "" {
+		os.RemoveAll(filepath.Dir(hubBinary.path))
+	}
+	os.Exit(code)
+}
+
+// node is one hub process of a cluster.
+type node struct {
+	base string
+	cmd  *exec.Cmd
+}
+
+// startNode runs a hub process on store and waits until it is ready.
+func startNode(t *testing.T, bin, store string) *node {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--store", store,
+		"--jwt-key", testKey, "--demo=false", "--log-level", "error", "--heartbeat", "1s")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	n := &node{base: "http://" + addr, cmd: cmd}
+	readiness(t, n.base)
+	return n
+}
+
+// kill stops the node with SIGKILL.
+func (n *node) kill() {
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+}
+
+// clusterStream reads one subscriber's events, reporting the end of the
+// stream instead of failing on it.
+type clusterStream struct {
+	events chan sse.Event
+	cancel context.CancelFunc
+}
+
+func subscribeTo(t *testing.T, url, lastEventID string) *clusterStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	s := &clusterStream{events: make(chan sse.Event, 100_000), cancel: cancel}
+	go func() {
+		defer close(s.events)
+		defer resp.Body.Close()
+		p := sse.NewParser(resp.Body)
+		for {
+			ev, err := p.Next()
+			if err != nil {
+				return
+			}
+			s.events <- ev
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		for range s.events {
+		}
+	})
+	return s
+}
+
+// next returns the next event with data (heartbeats are skipped), ok false
+// when the stream ended. It fails after a bound.
+func (s *clusterStream) next(t *testing.T) (sse.Event, bool) {
+	t.Helper()
+	timer := time.NewTimer(15 * time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if ok && ev.Data == "" {
+				continue
+			}
+			return ev, ok
+		case <-timer.C:
+			t.Fatal("no event within 15s")
+			return sse.Event{}, false
+		}
+	}
+}
+
+// publishTo publishes one event and returns its id, or the HTTP status and
+// error body when it failed.
+func publishTo(ctx context.Context, base, topic, data string) (string, int, error) {
+	body, _ := json.Marshal(map[string]string{"topic": topic, "data": data})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/publish", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+crashToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	var answer struct{ ID, Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		return "", resp.StatusCode, fmt.Errorf("answer not JSON: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", resp.StatusCode, fmt.Errorf("%d: %s", resp.StatusCode, answer.Error)
+	}
+	return answer.ID, resp.StatusCode, nil
+}
+
+// redisStore starts a Redis server with its AOF fsynced before every
+// answer, and returns it with the --store value naming a fresh stream.
+func redisStore(t *testing.T) (*testserver.Server, string) {
+	srv := testserver.Redis(t, testserver.RedisOptions{AppendFsync: "always"})
+	return srv, srv.URL() + "/0?stream=cluster"
+}
+
+func TestClusterDeliversEveryEventOnEveryNode(t *testing.T) {
+	bin := buildHub(t)
+	for _, nodes := range []int{2, 3} {
+		t.Run(fmt.Sprintf("redis/%dnodes", nodes), func(t *testing.T) {
+			_, store := redisStore(t)
+			testEveryEventOnEveryNode(t, bin, store, nodes)
+		})
+	}
+}
+
+// testEveryEventOnEveryNode publishes through every node at once, to two
+// subscribers on each: every subscriber receives every event once, with the
+// same id, in the same order.
+func testEveryEventOnEveryNode(t *testing.T, bin, store string, nodes int) {
+	var cluster []*node
+	for range nodes {
+		cluster = append(cluster, startNode(t, bin, store))
+	}
+	var subs []*clusterStream
+	for _, n := range cluster {
+		for range 2 {
+			subs = append(subs, subscribeTo(t, n.base+"/events?topic=c", ""))
+		}
+	}
+	const perNode = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, nodes)
+	for i, n := range cluster {
+		wg.Go(func() {
+			for k := range perNode {
+				if _, _, err := publishTo(t.Context(), n.base, "c", fmt.Sprintf("%d:%d", i, k)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var first []sse.Event
+	for si, s := range subs {
+		var got []sse.Event
+		seen := map[string]bool{}
+		for len(got) < nodes*perNode {
+			ev, ok := s.next(t)
+			if !ok {
+				t.Fatalf("subscriber %d: stream ended after %d events", si, len(got))
+			}
+			if seen[ev.Data] {
+				t.Fatalf("subscriber %d received %q twice", si, ev.Data)
+			}
+			seen[ev.Data] = true
+			got = append(got, ev)
+		}
+		if si == 0 {
+			first = got
+			continue
+		}
+		for i := range got {
+			if got[i].ID != first[i].ID || got[i].Data != first[i].Data {
+				t.Fatalf("subscriber %d: event %d is %s %q, subscriber 0 had %s %q",
+					si, i, got[i].ID, got[i].Data, first[i].ID, first[i].Data)
+			}
+		}
+	}
+	epoch, _, _ := hub.ParseID(first[0].ID)
+	for i, ev := range first {
+		if _, seq, _ := hub.ParseID(ev.ID); seq != uint64(i+1) || !strings.HasPrefix(ev.ID, epoch+"-") {
+			t.Fatalf("event %d has id %s: ids are not the log's dense positions", i, ev.ID)
+		}
+	}
+}
+
+// flow publishes continuously to the nodes, round robin, from a few
+// publishers, and records what was acknowledged. Publishes that fail (a
+// node gone, the engine down) are retried on the next node.
+type flow struct {
+	mu    sync.Mutex
+	acked map[string]string // data -> id
+	fails int
+	stop  context.CancelFunc
+	done  sync.WaitGroup
+}
+
+func startFlow(nodes ...*node) *flow {
+	f := &flow{acked: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
+	for p := range 3 {
+		f.done.Go(func() {
+			for k := 0; ctx.Err() == nil; k++ {
+				data := fmt.Sprintf("%d:%d", p, k)
+				n := nodes[k%len(nodes)]
+				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				id, _, err := publishTo(pctx, n.base, "flow", data)
+				cancel()
+				f.mu.Lock()
+				if err == nil {
+					f.acked[data] = id
+				} else {
+					f.fails++
+				}
+				f.mu.Unlock()
+				if err != nil {
+					pause(ctx, 5*time.Millisecond)
+				}
+			}
+		})
+	}
+	return f
+}
+
+// pause waits d or until ctx ends: pacing a retry loop, not synchronising.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (f *flow) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.acked)
+}
+
+// waitFor waits (bounded) until cond holds, checking on a ticker.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func (f *flow) finish() map[string]string {
+	f.stop()
+	f.done.Wait()
+	return f.acked
+}
+
+// lastSeq reads the log's end from a node's /readyz.
+func lastSeq(t *testing.T, n *node) (string, uint64) { return readiness(t, n.base) }
+
+// readUntil reads s until the event with id last, failing on a duplicate
+// or a gap in the dense ids; it returns what it read and whether the stream
+// ended before.
+func readUntil(t *testing.T, s *clusterStream, epoch string, from, last uint64, got map[string]string) (uint64, bool) {
+	t.Helper()
+	pos := from
+	for pos < last {
+		ev, ok := s.next(t)
+		if !ok {
+			return pos, false
+		}
+		e, seq, _ := hub.ParseID(ev.ID)
+		if e != epoch || seq != pos+1 {
+			t.Fatalf("after %d received id %s (%q): a gap, duplicate or foreign id", pos, ev.ID, ev.Data)
+		}
+		if _, dup := got[ev.Data]; dup {
+			t.Fatalf("received %q twice", ev.Data)
+		}
+		got[ev.Data] = ev.ID
+		pos = seq
+	}
+	return pos, true
+}
+
+// checkAll fails unless every acknowledged event was received once, with
+// the id its publisher was given.
+func checkAll(t *testing.T, acked, got map[string]string) {
+	t.Helper()
+	for data, id := range acked {
+		if got[data] != id {
+			t.Fatalf("acknowledged %q as %s, received as %q", data, id, got[data])
+		}
+	}
+}
+
+func TestClusterKill9NodeClientsResumeOnAnother(t *testing.T) {
+	bin := buildHub(t)
+	_, store := redisStore(t)
+	a, b := startNode(t, bin, store), startNode(t, bin, store)
+	epoch, start := lastSeq(t, a)
+	s := subscribeTo(t, a.base+"/events?topic=flow", "")
+	f := startFlow(a, b)
+	waitFor(t, "100 events acknowledged", func() bool { return f.count() >= 100 })
+	got := map[string]string{}
+	pos, _ := readUntil(t, s, epoch, start, start+50, got)
+	a.kill()
+	// The stream on a ends; its client resumes on b from its last id.
+	pos, reached := readUntil(t, s, epoch, pos, 1<<62, got)
+	if reached {
+		t.Fatal("the stream outlived its node")
+	}
+	resumed := subscribeTo(t, b.base+"/events?topic=flow", hub.FormatID(epoch, pos))
+	waitFor(t, "100 more events acknowledged through b", func() bool { return f.count() >= 200 })
+	acked := f.finish()
+	_, last := lastSeq(t, b)
+	if _, ok := readUntil(t, resumed, epoch, pos, last, got); !ok {
+		t.Fatal("the resumed stream ended")
+	}
+	checkAll(t, acked, got)
+	t.Logf("%d events acknowledged, %d received before and after the kill", len(acked), len(got))
+}
+
+func TestClusterSurvivesRedisRestart(t *testing.T) {
+	bin := buildHub(t)
+	srv, store := redisStore(t)
+	a, b := startNode(t, bin, store), startNode(t, bin, store)
+	epoch, start := lastSeq(t, a)
+	subA := subscribeTo(t, a.base+"/events?topic=flow", "")
+	subB := subscribeTo(t, b.base+"/events?topic=flow", "")
+	f := startFlow(a, b)
+	waitFor(t, "50 events acknowledged", func() bool { return f.count() >= 50 })
+	srv.Kill() // SIGKILL: only what Redis fsynced survives
+
+	// While Redis is down: publishes fail fast and clearly, nodes say they
+	// are not ready, and subscribers keep their streams.
+	for _, n := range []*node{a, b} {
+		began := time.Now()
+		_, status, err := publishTo(t.Context(), n.base, "flow", "while down")
+		if status != http.StatusServiceUnavailable || err == nil {
+			t.Fatalf("publish while Redis is down: status %d, %v; want 503", status, err)
+		}
+		if took := time.Since(began); took > 8*time.Second {
+			t.Errorf("a publish while Redis is down took %v to fail", took)
+		}
+		resp, err := http.Get(n.base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("/readyz while Redis is down: %d, want 503", resp.StatusCode)
+		}
+	}
+	srv.Start()
+	waitFor(t, "50 events acknowledged after the restart", func() bool { return f.count() >= 100 })
+	acked := f.finish()
+	if e, _ := lastSeq(t, a); e != epoch {
+		t.Fatalf("epoch changed across a Redis restart: %s, then %s", epoch, e)
+	}
+	_, last := lastSeq(t, b)
+	for name, s := range map[string]*clusterStream{"a": subA, "b": subB} {
+		got := map[string]string{}
+		if _, ok := readUntil(t, s, epoch, start, last, got); !ok {
+			t.Fatalf("the stream on %s ended across the Redis restart", name)
+		}
+		checkAll(t, acked, got)
+	}
+	t.Logf("%d events acknowledged, %d publishes refused while Redis was down", len(acked), f.fails)
+}
+
+func TestClusterWipedRedisResetsClients(t *testing.T) {
+	bin := buildHub(t)
+	srv, store := redisStore(t)
+	a, b := startNode(t, bin, store), startNode(t, bin, store)
+	if _, _, err := publishTo(t.Context(), a.base, "w", "before"); err != nil {
+		t.Fatal(err)
+	}
+	s := subscribeTo(t, b.base+"/events?topic=w", "")
+	id, _, err := publishTo(t.Context(), a.base, "w", "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := s.next(t); !ok || ev.ID != id {
+		t.Fatalf("got %+v, want the event %s", ev, id)
+	}
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	if err := rdb.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The node notices within a blocking read and ends the stream.
+	for {
+		if _, ok := s.next(t); !ok {
+			break
+		}
+	}
+	resumed := subscribeTo(t, b.base+"/events?topic=w", id)
+	ev, ok := resumed.next(t)
+	if !ok || ev.Type != hub.ResetType || !strings.Contains(ev.Data, hub.ResetUnknownID) {
+		t.Fatalf("resuming from an id of the wiped log: %+v, want a %s event", ev, hub.ResetType)
+	}
+	var after string
+	waitFor(t, "a publish accepted in the new epoch", func() bool {
+		after, _, err = publishTo(t.Context(), a.base, "w", "after")
+		return err == nil
+	})
+	if e, seq, _ := hub.ParseID(after); seq != 1 || e == strings.Split(id, "-")[0] {
+		t.Errorf("first event after the wipe has id %s, want seq 1 of a new epoch", after)
+	}
+	if ev, ok := resumed.next(t); !ok || ev.ID != after {
+		t.Fatalf("after the reset, got %+v, want %s", ev, after)
+	}
+}
+
