@@ -492,4 +492,3 @@ func TestClusterWipedRedisResetsClients(t *testing.T) {
 		t.Fatalf("after the reset, got %+v, want %s", ev, after)
 	}
 }
-
