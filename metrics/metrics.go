@@ -16,15 +16,17 @@ import (
 	"github.com/ssehub/ssehub/hub"
 )
 
-// Handler serves the hub's metrics, with the Go runtime's and the
-// process's, in the Prometheus text format.
-func Handler(h *hub.Hub) http.Handler {
+// Handler serves the hub's metrics, with the Go runtime's, the process's
+// and any extra collectors (such as [ClusterCollector]), in the Prometheus
+// text format.
+func Handler(h *hub.Hub, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newCollector(h),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

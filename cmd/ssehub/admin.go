@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
-	"github.com/ssehub/ssehub/metrics"
 )
 
 // transport is what the hub serves beside its plain public listener: TLS
@@ -185,7 +184,7 @@ func (m *Main) newInternalServer(h http.Handler) *http.Server {
 // address.
 func (m *Main) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(m.hub))
+	mux.Handle("GET /metrics", m.metricsHandler())
 	mux.Handle("GET /api/stats", m.api.Stats())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -491,4 +492,40 @@ func TestClusterWipedRedisResetsClients(t *testing.T) {
 	if ev, ok := resumed.next(t); !ok || ev.ID != after {
 		t.Fatalf("after the reset, got %+v, want %s", ev, after)
 	}
+}
+
+func TestClusterMetricsCountEveryNodesSubscribers(t *testing.T) {
+	bin := buildHub(t)
+	_, store := redisStore(t)
+	a, b := startNode(t, bin, store), startNode(t, bin, store)
+	subscribeTo(t, a.base+"/events?topic=m", "")
+	subscribeTo(t, a.base+"/events?topic=m", "")
+	subscribeTo(t, b.base+"/events?topic=m", "")
+	waitFor(t, "/metrics on b counting 3 subscribers on 2 nodes", func() bool {
+		m := scrape(t, b.base)
+		return m["ssehub_cluster_subscribers"] == "3" && m["ssehub_cluster_nodes"] == "2"
+	})
+	a.kill()
+	waitFor(t, "the killed node leaving the figures", func() bool {
+		m := scrape(t, b.base)
+		return m["ssehub_cluster_subscribers"] == "1" && m["ssehub_cluster_nodes"] == "1"
+	})
+}
+
+// scrape returns the unlabelled samples of a node's /metrics.
+func scrape(t *testing.T, base string) map[string]string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	out := map[string]string{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, v, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			out[name] = v
+		}
+	}
+	return out
 }

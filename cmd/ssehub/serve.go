@@ -16,7 +16,6 @@ import (
 	"github.com/ssehub/ssehub/docs"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
-	"github.com/ssehub/ssehub/metrics"
 	"github.com/ssehub/ssehub/web"
 )
 
@@ -287,7 +286,7 @@ func (m *Main) handler() (http.Handler, error) {
 	// alone; without one, here, so the dashboard works on a laptop.
 	public := m.Config.AdminListen == ""
 	if public {
-		mux.Handle("GET /metrics", metrics.Handler(m.hub))
+		mux.Handle("GET /metrics", m.metricsHandler())
 	}
 	if demos {
 		m.demos, err = demo.New(demo.Options{
@@ -365,9 +364,11 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { served <- m.servePublic() }()
 	stopTransport := m.startTransport()
 	stopDemos := m.startDemos()
+	stopReports := m.startClusterReports()
 	select {
 	case err := <-served:
 		stopDemos()
+		stopReports()
 		m.hub.Close()
 		stopTransport(context.Background())
 		m.log.Close()
@@ -375,6 +376,7 @@ func (m *Main) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	stopDemos()
+	stopReports()
 	m.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()

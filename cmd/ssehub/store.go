@@ -23,6 +23,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, s
 		if err != nil {
 			return nil, "", fmt.Errorf("--store: %w", err)
 		}
+		redis.RouteClientLogs(logger)
 		log, err := redis.Open(ctx, ropts, redis.Options{
 			Stream:    stream,
 			Retention: cfg.retention(),

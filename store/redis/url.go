@@ -1,7 +1,9 @@
 package redis
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -25,4 +27,16 @@ func ParseURL(raw string) (*goredis.Options, string, error) {
 		return nil, "", fmt.Errorf("redis URL %s: %w", u.Redacted(), err)
 	}
 	return opts, stream, nil
+}
+
+// RouteClientLogs sends go-redis's own messages (its pool's dial failures,
+// which repeat what the log's errors already say) to logger at debug level.
+// go-redis has one logger per process, so the program's wiring calls this
+// once.
+func RouteClientLogs(logger *slog.Logger) { goredis.SetLogger(clientLogger{logger}) }
+
+type clientLogger struct{ l *slog.Logger }
+
+func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	c.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
