@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
-
 )
 
 // transport is what the hub serves beside its plain public listener: TLS

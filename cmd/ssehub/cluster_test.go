@@ -529,3 +529,49 @@ func scrape(t *testing.T, base string) map[string]string {
 	}
 	return out
 }
+
+// TestClusterSurvivesAPartitionFromRedis freezes Redis (SIGSTOP): its
+// connections stay open and nothing answers, as in a network partition that
+// drops packets. Publishes must still fail within the log's bound, and the
+// streams resume where they were once Redis answers again.
+func TestClusterSurvivesAPartitionFromRedis(t *testing.T) {
+	bin := buildHub(t)
+	srv, store := redisStore(t)
+	a := startNode(t, bin, store)
+	epoch, start := lastSeq(t, a)
+	s := subscribeTo(t, a.base+"/events?topic=p", "")
+	if _, _, err := publishTo(t.Context(), a.base, "p", "before"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	began := time.Now()
+	_, status, err := publishTo(t.Context(), a.base, "p", "during")
+	if status != http.StatusServiceUnavailable || err == nil {
+		t.Fatalf("publish during the partition: status %d, %v; want 503", status, err)
+	}
+	if took := time.Since(began); took > 8*time.Second {
+		t.Errorf("a publish during the partition took %v to fail", took)
+	}
+	resp, err := http.Get(a.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the partition: %d, want 503", resp.StatusCode)
+	}
+	srv.Resume()
+	var after string
+	waitFor(t, "a publish accepted after the partition", func() bool {
+		after, _, err = publishTo(t.Context(), a.base, "p", "after")
+		return err == nil
+	})
+	_, last := lastSeq(t, a)
+	got := map[string]string{}
+	if _, ok := readUntil(t, s, epoch, start, last, got); !ok {
+		t.Fatal("the stream ended across the partition")
+	}
+	if got["after"] != after {
+		t.Errorf("the stream received %v, want \"after\" as %s", got, after)
+	}
+}
