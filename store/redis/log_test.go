@@ -1,8 +1,16 @@
 package redis
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
 	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/logtest"
@@ -37,4 +45,64 @@ func TestConformance(t *testing.T) {
 			}
 		},
 	})
+}
+
+func TestOpenFailsFastWithoutRedis(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, err = Open(t.Context(), &goredis.Options{Addr: addr}, Options{Timeout: time.Second})
+	if !errors.Is(err, hub.ErrUnavailable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Open without Redis: %v; want an error wrapping ErrUnavailable that names %s", err, addr)
+	}
+}
+
+func TestOpenWarnsWhenRedisMayLoseAcknowledgedEvents(t *testing.T) {
+	for _, tc := range []struct {
+		fsync string
+		warns bool
+	}{{"always", false}, {"everysec", true}, {"", true}} {
+		t.Run("appendfsync="+tc.fsync, func(t *testing.T) {
+			srv := testserver.Redis(t, testserver.RedisOptions{AppendFsync: tc.fsync})
+			var logs bytes.Buffer
+			ropts, _, _ := ParseURL(srv.URL())
+			l, err := Open(t.Context(), ropts, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if got := strings.Contains(logs.String(), "appendfsync always"); got != tc.warns {
+				t.Errorf("warned %v, want %v; logs: %s", got, tc.warns, logs.String())
+			}
+		})
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		url, addr, stream string
+		db                int
+		ok                bool
+	}{
+		{"redis://127.0.0.1:6379/2?stream=news", "127.0.0.1:6379", "news", 2, true},
+		{"redis://user:secret@redis.internal:6380", "redis.internal:6380", "", 0, true},
+		{"redis://h:1/0?stream=a&dial_timeout=2s", "h:1", "a", 0, true},
+		{"redis://h:1/0?bogus=1", "", "", 0, false},
+		{"http://h:1", "", "", 0, false},
+	} {
+		opts, stream, err := ParseURL(tc.url)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseURL(%q): %v, want ok %v", tc.url, err, tc.ok)
+			continue
+		}
+		if err == nil && (opts.Addr != tc.addr || stream != tc.stream || opts.DB != tc.db) {
+			t.Errorf("ParseURL(%q) = %s db %d stream %q", tc.url, opts.Addr, opts.DB, stream)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseURL's error shows the password: %v", err)
+		}
+	}
 }
