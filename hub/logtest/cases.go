@@ -197,6 +197,9 @@ func (s *suite) testRetentionByCount(t *testing.T) {
 }
 
 func (s *suite) testRetentionByAge(t *testing.T) {
+	if s.f.RetentionByEngineClock {
+		t.Skip("logtest: the engine applies retention by age with its own clock")
+	}
 	l, c := s.open(t, hub.Retention{MaxAge: time.Minute})
 	appendOK(t, l, events(c, "old", 3)...)
 	c.Advance(30 * time.Second)

@@ -59,6 +59,25 @@ type Factory struct {
 	// as an operator flushing the engine would. The suite then checks
 	// that the log notices (ErrReplaced) and carries on in a new epoch.
 	Wipe func(t *testing.T, open hub.Log)
+
+	// RetentionByEngineClock says the log's engine applies retention by
+	// age with its own clock (NATS JetStream's MaxAge), not Config.Now: the
+	// suite's test of it, which moves Config.Now by hand, is skipped.
+	RetentionByEngineClock bool
+
+	// CrashMayCutBatches records a weaker Append contract: a batch is
+	// contiguous and all-or-nothing while the appending process lives, but
+	// a process that dies in the middle of one may leave its first events
+	// stored (NATS JetStream has no atomic multi-message publish). The
+	// suite cannot crash a process, so it tests nothing more for it; the
+	// flag tells the log's users which contract they get.
+	CrashMayCutBatches bool
+
+	// BatchesMayInterleave records that batches appended through two
+	// handles of a shared log at once may interleave (each keeps its own
+	// order); batches through one handle stay contiguous. The suite's
+	// shared-handle test then checks order instead of contiguity.
+	BatchesMayInterleave bool
 }
 
 // Run runs the conformance suite against the logs f opens.

@@ -108,7 +108,13 @@ func NATS(t testing.TB) *Server {
 	bin := need(t, "nats-server", "nats-server")
 	port := freePort(t)
 	dir := t.TempDir()
-	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir}
+	// Events may be up to 1 MiB of data plus ids and topics: above NATS's
+	// default max_payload of 1 MiB.
+	conf := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte("max_payload: 8MB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir}
 	s := &Server{t: t, name: bin, args: args, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir}
 	s.Start()
 	t.Cleanup(s.Stop)
