@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
@@ -179,20 +181,49 @@ func publishTo(ctx context.Context, base, topic, data string) (string, int, erro
 	return answer.ID, resp.StatusCode, nil
 }
 
+// engine starts the server of one shared store for a test.
+type engine struct {
+	name  string
+	start func(t *testing.T) (*testserver.Server, string)
+}
+
+// engines are the shared stores every cluster test runs on.
+var engines = []engine{{"redis", redisStore}, {"nats", natsStore}}
+
+// eachEngine runs test once per shared store.
+func eachEngine(t *testing.T, test func(t *testing.T, srv *testserver.Server, store string)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			srv, store := e.start(t)
+			test(t, srv, store)
+		})
+	}
+}
+
+// natsStore starts nats-server with JetStream on file storage and returns
+// it with the --store value naming a stream.
+func natsStore(t *testing.T) (*testserver.Server, string) {
+	srv := testserver.NATS(t)
+	return srv, srv.URL() + "?stream=cluster"
+}
+
 // redisStore starts a Redis server with its AOF fsynced before every
 // answer, and returns it with the --store value naming a fresh stream.
 func redisStore(t *testing.T) (*testserver.Server, string) {
+	t.Helper()
 	srv := testserver.Redis(t, testserver.RedisOptions{AppendFsync: "always"})
 	return srv, srv.URL() + "/0?stream=cluster"
 }
 
 func TestClusterDeliversEveryEventOnEveryNode(t *testing.T) {
 	bin := buildHub(t)
-	for _, nodes := range []int{2, 3} {
-		t.Run(fmt.Sprintf("redis/%dnodes", nodes), func(t *testing.T) {
-			_, store := redisStore(t)
-			testEveryEventOnEveryNode(t, bin, store, nodes)
-		})
+	for _, e := range engines {
+		for _, nodes := range []int{2, 3} {
+			t.Run(fmt.Sprintf("%s/%dnodes", e.name, nodes), func(t *testing.T) {
+				_, store := e.start(t)
+				testEveryEventOnEveryNode(t, bin, store, nodes)
+			})
+		}
 	}
 }
 
@@ -377,7 +408,10 @@ func checkAll(t *testing.T, acked, got map[string]string) {
 
 func TestClusterKill9NodeClientsResumeOnAnother(t *testing.T) {
 	bin := buildHub(t)
-	_, store := redisStore(t)
+	eachEngine(t, func(t *testing.T, _ *testserver.Server, store string) { testKill9Node(t, bin, store) })
+}
+
+func testKill9Node(t *testing.T, bin, store string) {
 	a, b := startNode(t, bin, store), startNode(t, bin, store)
 	epoch, start := lastSeq(t, a)
 	s := subscribeTo(t, a.base+"/events?topic=flow", "")
@@ -402,27 +436,34 @@ func TestClusterKill9NodeClientsResumeOnAnother(t *testing.T) {
 	t.Logf("%d events acknowledged, %d received before and after the kill", len(acked), len(got))
 }
 
-func TestClusterSurvivesRedisRestart(t *testing.T) {
+// TestClusterSurvivesAnEngineRestart kills the engine with SIGKILL while
+// publishers run (Redis with its AOF fsynced before every answer, NATS with
+// file storage), starts it again and checks that nothing acknowledged was
+// lost and the nodes carried on by themselves.
+func TestClusterSurvivesAnEngineRestart(t *testing.T) {
 	bin := buildHub(t)
-	srv, store := redisStore(t)
+	eachEngine(t, func(t *testing.T, srv *testserver.Server, store string) { testEngineRestart(t, bin, srv, store) })
+}
+
+func testEngineRestart(t *testing.T, bin string, srv *testserver.Server, store string) {
 	a, b := startNode(t, bin, store), startNode(t, bin, store)
 	epoch, start := lastSeq(t, a)
 	subA := subscribeTo(t, a.base+"/events?topic=flow", "")
 	subB := subscribeTo(t, b.base+"/events?topic=flow", "")
 	f := startFlow(a, b)
 	waitFor(t, "50 events acknowledged", func() bool { return f.count() >= 50 })
-	srv.Kill() // SIGKILL: only what Redis fsynced survives
+	srv.Kill() // SIGKILL: only what the engine stored survives
 
-	// While Redis is down: publishes fail fast and clearly, nodes say they
+	// While the engine is down: publishes fail fast and clearly, nodes say they
 	// are not ready, and subscribers keep their streams.
 	for _, n := range []*node{a, b} {
 		began := time.Now()
 		_, status, err := publishTo(t.Context(), n.base, "flow", "while down")
 		if status != http.StatusServiceUnavailable || err == nil {
-			t.Fatalf("publish while Redis is down: status %d, %v; want 503", status, err)
+			t.Fatalf("publish while the engine is down: status %d, %v; want 503", status, err)
 		}
 		if took := time.Since(began); took > 8*time.Second {
-			t.Errorf("a publish while Redis is down took %v to fail", took)
+			t.Errorf("a publish while the engine is down took %v to fail", took)
 		}
 		resp, err := http.Get(n.base + "/readyz")
 		if err != nil {
@@ -430,14 +471,14 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("/readyz while Redis is down: %d, want 503", resp.StatusCode)
+			t.Errorf("/readyz while the engine is down: %d, want 503", resp.StatusCode)
 		}
 	}
 	srv.Start()
 	waitFor(t, "50 events acknowledged after the restart", func() bool { return f.count() >= 100 })
 	acked := f.finish()
 	if e, _ := lastSeq(t, a); e != epoch {
-		t.Fatalf("epoch changed across a Redis restart: %s, then %s", epoch, e)
+		t.Fatalf("epoch changed across an engine restart: %s, then %s", epoch, e)
 	}
 	_, last := lastSeq(t, b)
 	for name, s := range map[string]*clusterStream{"a": subA, "b": subB} {
@@ -447,16 +488,18 @@ func TestClusterSurvivesRedisRestart(t *testing.T) {
 		}
 		checkAll(t, acked, got)
 	}
-	t.Logf("%d events acknowledged, %d publishes refused while Redis was down", len(acked), f.fails)
+	t.Logf("%d events acknowledged, %d publishes refused while the engine was down", len(acked), f.fails)
 }
 
-func TestClusterWipedRedisResetsClients(t *testing.T) {
+// TestClusterWipedLogResetsClients deletes the log in the engine (Redis
+// FLUSHALL, the NATS stream and bucket deleted) under running nodes.
+func TestClusterWipedLogResetsClients(t *testing.T) {
 	bin := buildHub(t)
-	srv, store := redisStore(t)
+	eachEngine(t, func(t *testing.T, srv *testserver.Server, store string) { testWipe(t, bin, srv, store) })
+}
+
+func testWipe(t *testing.T, bin string, srv *testserver.Server, store string) {
 	a, b := startNode(t, bin, store), startNode(t, bin, store)
-	if _, _, err := publishTo(t.Context(), a.base, "w", "before"); err != nil {
-		t.Fatal(err)
-	}
 	s := subscribeTo(t, b.base+"/events?topic=w", "")
 	id, _, err := publishTo(t.Context(), a.base, "w", "one")
 	if err != nil {
@@ -465,11 +508,7 @@ func TestClusterWipedRedisResetsClients(t *testing.T) {
 	if ev, ok := s.next(t); !ok || ev.ID != id {
 		t.Fatalf("got %+v, want the event %s", ev, id)
 	}
-	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
-	defer rdb.Close()
-	if err := rdb.FlushAll(t.Context()).Err(); err != nil {
-		t.Fatal(err)
-	}
+	wipe(t, srv)
 	// The node notices within a blocking read and ends the stream.
 	for {
 		if _, ok := s.next(t); !ok {
@@ -484,6 +523,9 @@ func TestClusterWipedRedisResetsClients(t *testing.T) {
 	var after string
 	waitFor(t, "a publish accepted in the new epoch", func() bool {
 		after, _, err = publishTo(t.Context(), a.base, "w", "after")
+		if err != nil {
+			t.Logf("publish after the wipe: %v", err)
+		}
 		return err == nil
 	})
 	if e, seq, _ := hub.ParseID(after); seq != 1 || e == strings.Split(id, "-")[0] {
@@ -530,13 +572,16 @@ func scrape(t *testing.T, base string) map[string]string {
 	return out
 }
 
-// TestClusterSurvivesAPartitionFromRedis freezes Redis (SIGSTOP): its
+// TestClusterSurvivesAPartitionFromTheEngine freezes the engine (SIGSTOP): its
 // connections stay open and nothing answers, as in a network partition that
 // drops packets. Publishes must still fail within the log's bound, and the
 // streams resume where they were once Redis answers again.
-func TestClusterSurvivesAPartitionFromRedis(t *testing.T) {
+func TestClusterSurvivesAPartitionFromTheEngine(t *testing.T) {
 	bin := buildHub(t)
-	srv, store := redisStore(t)
+	eachEngine(t, func(t *testing.T, srv *testserver.Server, store string) { testPartition(t, bin, srv, store) })
+}
+
+func testPartition(t *testing.T, bin string, srv *testserver.Server, store string) {
 	a := startNode(t, bin, store)
 	epoch, start := lastSeq(t, a)
 	s := subscribeTo(t, a.base+"/events?topic=p", "")
@@ -573,5 +618,32 @@ func TestClusterSurvivesAPartitionFromRedis(t *testing.T) {
 	}
 	if got["after"] != after {
 		t.Errorf("the stream received %v, want \"after\" as %s", got, after)
+	}
+}
+
+// wipe deletes everything the engine holds.
+func wipe(t *testing.T, srv *testserver.Server) {
+	t.Helper()
+	if strings.HasPrefix(srv.URL(), "redis:") {
+		rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+		defer rdb.Close()
+		if err := rdb.FlushAll(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	nc, err := natsgo.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SSEHUB_CLUSTER", "KV_SSEHUB_CLUSTER_IDS"} {
+		if err := js.DeleteStream(t.Context(), name); err != nil {
+			t.Fatalf("deleting %s: %v", name, err)
+		}
 	}
 }

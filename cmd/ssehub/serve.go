@@ -119,7 +119,7 @@ func defaultMaxConns() int {
 
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
-	fs.StringVar(&c.Store, "store", "file:./ssehub-data", "where events are kept: file:DIR (durable), memory:, or a log shared by a cluster: redis://HOST:PORT[/DB][?stream=NAME]")
+	fs.StringVar(&c.Store, "store", "file:./ssehub-data", "where events are kept: file:DIR (durable), memory:, or a log shared by a cluster: redis://HOST:PORT[/DB][?stream=NAME] or nats://HOST:PORT[?stream=NAME]")
 	c.Auth.register(fs)
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of heartbeat comments on idle streams")
 	fs.DurationVar(&c.Retry, "retry", 0, "reconnection delay sent to clients when their stream opens (0: the client's default)")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/store/memory"
+	"github.com/ssehub/ssehub/store/nats"
 	"github.com/ssehub/ssehub/store/pebble"
 	"github.com/ssehub/ssehub/store/redis"
 )
@@ -18,6 +19,16 @@ import (
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, string, error) {
 	kind, arg, _ := strings.Cut(cfg.Store, ":")
 	switch kind {
+	case "nats":
+		url, stream, err := nats.ParseURL(cfg.Store)
+		if err != nil {
+			return nil, "", fmt.Errorf("--store: %w", err)
+		}
+		log, err := nats.Open(ctx, url, nats.Options{Stream: stream, Retention: cfg.retention()})
+		if err != nil {
+			return nil, "", fmt.Errorf("opening the nats store: %w", err)
+		}
+		return log, "", nil
 	case "redis", "rediss":
 		ropts, stream, err := redis.ParseURL(cfg.Store)
 		if err != nil {
@@ -56,7 +67,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, s
 		}
 		return log, arg, nil
 	default:
-		return nil, "", fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME]", cfg.Store)
+		return nil, "", fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME], nats://HOST:PORT[?stream=NAME]", cfg.Store)
 	}
 }
 

@@ -140,6 +140,10 @@ func (l *Log) fail(ctx context.Context, what string, err error) error {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("nats: %s: %w", what, hub.ErrReplaced)
 	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408 {
+		return fmt.Errorf("nats: %s: %w", what, err) // the server answered: not an outage
+	}
 	return fmt.Errorf("nats: %s: %w: %v", what, hub.ErrUnavailable, err)
 }
 
@@ -164,6 +168,9 @@ func (l *Log) streamConfig() jetstream.StreamConfig {
 		MaxBytes:   -1,
 		MaxAge:     r.MaxAge,
 		Duplicates: time.Second, // unused: ids are kept in the bucket
+	}
+	if r.MaxAge > 0 && r.MaxAge < cfg.Duplicates {
+		cfg.Duplicates = r.MaxAge // JetStream wants the window within the age
 	}
 	if r.MaxEvents > 0 {
 		cfg.MaxMsgs = r.MaxEvents

@@ -2,7 +2,11 @@ package nats
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/logtest"
@@ -39,4 +43,71 @@ func TestConformance(t *testing.T) {
 		CrashMayCutBatches:     true,
 		BatchesMayInterleave:   true,
 	})
+}
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		url, server, stream string
+		ok                  bool
+	}{
+		{"nats://127.0.0.1:4222?stream=news", "nats://127.0.0.1:4222", "news", true},
+		{"nats://u:secret@h:4222", "nats://u:secret@h:4222", "", true},
+		{"nats://h:4222?stream=a.b", "", "", false},
+		{"nats://h:4222?bogus=1", "", "", false},
+		{"redis://h:1", "", "", false},
+	} {
+		server, stream, err := ParseURL(tc.url)
+		if (err == nil) != tc.ok || err == nil && (server != tc.server || stream != tc.stream) {
+			t.Errorf("ParseURL(%q) = %q, %q, %v", tc.url, server, stream, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("ParseURL's error shows the password: %v", err)
+		}
+	}
+}
+
+// TestRetentionByAgeFollowsTheServerClock: JetStream trims by its own
+// clock, so this one waits (bounded) for real time to pass.
+func TestRetentionByAgeFollowsTheServerClock(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "age", Retention: hub.Retention{MaxAge: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Append(t.Context(), []*hub.Event{{Topics: []string{"t"}, Data: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, err := l.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Events == 0 && info.First == 2 && info.Last == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event older than MaxAge is still held after 10s: %+v", info)
+		}
+		<-tick.C
+	}
+	if _, err := l.Read(t.Context(), 0, 10); !errors.Is(err, hub.ErrTrimmed) {
+		t.Errorf("Read(0) after the event aged out: %v, want ErrTrimmed", err)
+	}
+}
+
+func TestOpenFailsFastWithoutNATS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = Open(t.Context(), "nats://"+addr, Options{Timeout: time.Second})
+	if !errors.Is(err, hub.ErrUnavailable) {
+		t.Fatalf("Open without NATS: %v; want an error wrapping ErrUnavailable", err)
+	}
 }
