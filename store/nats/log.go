@@ -80,6 +80,7 @@ type Log struct {
 	bucket  string
 
 	epoch     atomic.Pointer[string]
+	ids       atomic.Pointer[jetstream.KeyValue] // the ids bucket, set by Info
 	tailMu    sync.Mutex
 	tailEpoch string
 
@@ -193,9 +194,11 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	if err != nil {
 		return hub.Info{}, l.fail(ctx, "info", err)
 	}
-	if _, err := l.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: l.bucket, Storage: jetstream.FileStorage}); err != nil {
+	kv, err := l.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{Bucket: l.bucket, Storage: jetstream.FileStorage})
+	if err != nil {
 		return hub.Info{}, l.fail(ctx, "ids bucket", err)
 	}
+	l.ids.Store(&kv)
 	si := s.CachedInfo()
 	e := epochOf(si.Created)
 	l.epoch.Store(&e)
@@ -267,10 +270,7 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	if err != nil {
 		return err
 	}
-	kv, err := l.js.KeyValue(cctx, l.bucket)
-	if err != nil {
-		return l.fail(ctx, "ids bucket", err)
-	}
+	kv := *l.ids.Load()
 	claims, err := l.claimIDs(cctx, kv, events, first, last)
 	if err != nil {
 		l.release(kv, claims)
@@ -412,11 +412,7 @@ func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
 	}
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
-	kv, err := l.js.KeyValue(cctx, l.bucket)
-	if err != nil {
-		return 0, l.fail(ctx, "ids bucket", err)
-	}
-	entry, err := kv.Get(cctx, idKey(id))
+	entry, err := (*l.ids.Load()).Get(cctx, idKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
 	}
