@@ -120,7 +120,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	if !s.replaying {
 		s.pos = dispatched
 		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
-		s.after = FormatID(h.epoch, dispatched)
+		s.after = FormatID(h.Epoch(), dispatched)
 	}
 	return s, nil
 }
