@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ssehub/ssehub/store/redis"
 )
 
 // instruction is one Dockerfile instruction, continuation lines joined.
@@ -306,5 +308,65 @@ func TestReadmeSaysHowToInstall(t *testing.T) {
 	module, _, _ := strings.Cut(strings.TrimPrefix(string(mod), "module "), "\n")
 	if want := "go install " + module + "/cmd/ssehub@latest"; !strings.Contains(string(readme), want) {
 		t.Errorf("README.md lacks %q", want)
+	}
+}
+
+// TestComposeClusterFile: the two-node compose file runs two hubs on one
+// Redis log whose AOF is fsynced before it answers, with the same key on
+// both (a shared store refuses a generated one), and sets only variables
+// `ssehub serve` reads.
+func TestComposeClusterFile(t *testing.T) {
+	type service struct {
+		Build           any               `yaml:"build"`
+		Image           string            `yaml:"image"`
+		Command         []string          `yaml:"command"`
+		Ports           []string          `yaml:"ports"`
+		Environment     map[string]string `yaml:"environment"`
+		Volumes         []string          `yaml:"volumes"`
+		DependsOn       []string          `yaml:"depends_on"`
+		Ulimits         map[string]int    `yaml:"ulimits"`
+		StopGracePeriod string            `yaml:"stop_grace_period"`
+		Restart         string            `yaml:"restart"`
+	}
+	var compose struct {
+		Services map[string]service `yaml:"services"`
+		Volumes  map[string]any     `yaml:"volumes"`
+	}
+	decodeYAML(t, "../../compose.cluster.yaml", &compose)
+	engine, ok := compose.Services["redis"]
+	if !ok || !slices.Contains(engine.Command, "--appendonly") || !slices.Contains(engine.Command, "always") {
+		t.Errorf("redis service %+v: want appendonly with appendfsync always", engine)
+	}
+	known := serveEnv()
+	var stores, keys []string
+	ports := map[string]bool{}
+	for _, name := range []string{"hub1", "hub2"} {
+		hub, ok := compose.Services[name]
+		if !ok || hub.Build != "." || !slices.Contains(hub.DependsOn, "redis") {
+			t.Fatalf("want a service %s built from this folder and depending on redis: %+v", name, hub)
+		}
+		for k := range hub.Environment {
+			if !known[k] {
+				t.Errorf("%s: environment %s is not a variable `ssehub serve` reads", name, k)
+			}
+		}
+		store := hub.Environment["SSEHUB_STORE"]
+		if _, _, err := redis.ParseURL(store); err != nil {
+			t.Errorf("%s: SSEHUB_STORE %q: %v", name, store, err)
+		}
+		stores = append(stores, store)
+		keys = append(keys, hub.Environment["SSEHUB_JWT_KEY"])
+		for _, p := range hub.Ports {
+			if ports[p] {
+				t.Errorf("%s: port %s used twice", name, p)
+			}
+			ports[p] = true
+		}
+	}
+	if stores[0] != stores[1] || !strings.HasPrefix(stores[0], "redis://redis:") {
+		t.Errorf("stores %q: want one Redis log shared by both nodes", stores)
+	}
+	if keys[0] != keys[1] || !strings.Contains(keys[0], "${SSEHUB_JWT_KEY") {
+		t.Errorf("keys %q: want the same key, from the environment, on both nodes", keys)
 	}
 }
