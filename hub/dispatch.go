@@ -115,6 +115,7 @@ func (h *Hub) fanout(ev *Event) {
 	// Before the event counts as dispatched (reg.each), so a subscriber
 	// registering after it finds it here.
 	h.recent.add(ev, frame)
+	h.fig.lag.Observe(h.opts.Now().Sub(ev.Time))
 	if frame == nil {
 		return
 	}

@@ -94,6 +94,7 @@ type Hub struct {
 	reg       registry
 	recent    recent
 	stats     counters
+	fig       figures
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -157,6 +158,7 @@ func (h *Hub) Publish(ctx context.Context, events ...Event) ([]string, error) {
 	if len(events) == 0 {
 		return nil, fmt.Errorf("%w: no events", ErrInvalidEvent)
 	}
+	start := time.Now()
 	now := h.opts.Now()
 	batch := make([]*Event, len(events))
 	for i := range events {
@@ -173,14 +175,17 @@ func (h *Hub) Publish(ctx context.Context, events ...Event) ([]string, error) {
 		}
 		batch[i] = &ev
 	}
+	appendStart := time.Now()
 	if err := h.log.Append(ctx, batch); err != nil {
 		return nil, err
 	}
+	h.fig.append.Observe(time.Since(appendStart))
 	ids := make([]string, len(batch))
 	for i, ev := range batch {
 		ids[i] = h.idOf(ev)
 	}
 	h.stats.published.Add(int64(len(batch)))
+	h.fig.publish.Observe(time.Since(start))
 	return ids, nil
 }
 

@@ -44,6 +44,9 @@ type SubscribeRequest struct {
 	Allowed []string
 	// LastEventID resumes the stream after this event; empty: from now on.
 	LastEventID string
+	// Door names the front door ("native", "mercure"; empty: "direct")
+	// and Remote the subscriber's address, for metrics and the admin API.
+	Door, Remote string
 }
 
 // A Subscription delivers encoded events to one subscriber. Its owner calls
@@ -54,6 +57,7 @@ type Subscription struct {
 	selectors []*Selector
 	allowed   []*Selector
 	after     string // see After; set by Subscribe, then read-only
+	meta      subMeta
 
 	// lastOffered is touched only by the dispatcher.
 	lastOffered uint64
@@ -112,6 +116,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		}
 	}
 	s.live = !s.replaying
+	h.fig.describe(s, req, h.opts.Now())
 	dispatched, ok := h.reg.add(s)
 	if !ok {
 		return nil, ErrHubClosed // Close ran while this was being set up
@@ -122,6 +127,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
 		s.after = FormatID(h.Epoch(), dispatched)
 	}
+	h.fig.opened(s, reset)
 	return s, nil
 }
 
@@ -299,6 +305,7 @@ func (s *Subscription) Close() {
 	s.closeOnce.Do(func() {
 		s.h.reg.remove(s)
 		s.end(ErrUnsubscribed)
+		s.h.fig.closed(s)
 	})
 }
 
@@ -336,6 +343,7 @@ func (s *Subscription) Next(ctx context.Context, buf [][]byte) ([][]byte, error)
 // called concurrently.
 func (s *Subscription) Poll(ctx context.Context, buf [][]byte) ([][]byte, error) {
 	out := buf[:0]
+	defer func() { s.meta.pos.Store(s.pos) }()
 	if len(s.first) > 0 {
 		out = append(out, s.first...)
 		s.first = nil
@@ -343,7 +351,9 @@ func (s *Subscription) Poll(ctx context.Context, buf [][]byte) ([][]byte, error)
 	}
 	if s.replaying {
 		var err error
-		if out, err = s.replay(ctx, out); err != nil || len(out) > 0 {
+		out, err = s.replay(ctx, out)
+		s.h.fig.replayed.Add(int64(len(out)))
+		if err != nil || len(out) > 0 {
 			return out, err
 		}
 		if s.replaying {

@@ -102,6 +102,7 @@ func Run(t *testing.T, f Factory) {
 		{"RetentionByCount", s.testRetentionByCount},
 		{"RetentionByAge", s.testRetentionByAge},
 		{"RetentionByBytes", s.testRetentionByBytes},
+		{"TrimThrough", s.testTrimThrough},
 		{"Lookup", s.testLookup},
 		{"Info", s.testInfo},
 		{"WaitReturnsAtOnceWhenBehind", s.testWaitReturnsAtOnce},

@@ -142,6 +142,12 @@ func (l *Log) trim(now time.Time) {
 		l.events[n] = nil
 		n++
 	}
+	l.drop(n)
+}
+
+// drop forgets the n oldest events, already cleared. The caller holds l.mu
+// for writing.
+func (l *Log) drop(n int) {
 	if n == 0 {
 		return
 	}

@@ -84,6 +84,7 @@ type Log struct {
 	dir   string
 
 	reqs     chan *request         // to the writer; unbuffered, so a send is a hand-over
+	trims    chan trimRequest      // to the writer: TrimThrough
 	quit     chan struct{}         // closed by Close to stop the writer and syncLoop
 	done     chan struct{}         // closed when the writer has stopped
 	syncDone chan struct{}         // closed when syncLoop has stopped (or never ran)
@@ -125,6 +126,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts:     opts,
 		dir:      dir,
 		reqs:     make(chan *request),
+		trims:    make(chan trimRequest),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		syncDone: make(chan struct{}),

@@ -14,9 +14,13 @@ import (
 // first event it keeps, so its cost follows what it removes, not what the log
 // holds. The deletions are committed without fsync: should a crash lose
 // them, the next trim removes those events again.
-func (l *Log) trim(st state) state {
+func (l *Log) trim(st state) state { return l.trimTo(st, 0) }
+
+// trimTo is trim that also removes every event with Seq at most through,
+// whatever the retention says (0: none).
+func (l *Log) trimTo(st state, through uint64) state {
 	r := l.opts.Retention
-	if r == (hub.Retention{}) || st.first > st.last {
+	if r == (hub.Retention{}) && through < st.first || st.first > st.last {
 		return st
 	}
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(st.first), UpperBound: eventKey(st.last + 1)})
@@ -30,9 +34,10 @@ func (l *Log) trim(st state) state {
 	now := l.opts.Now()
 	next := st
 	for ok := it.First(); ok; ok = it.Next() {
+		forced := binary.BigEndian.Uint64(it.Key()[1:]) <= through
 		overCount := r.MaxEvents > 0 && int64(next.last+1-next.first) > r.MaxEvents
 		overBytes := r.MaxBytes > 0 && next.bytes > r.MaxBytes
-		if !overCount && !overBytes && r.MaxAge <= 0 {
+		if !forced && !overCount && !overBytes && r.MaxAge <= 0 {
 			break
 		}
 		var ev hub.Event
@@ -40,7 +45,7 @@ func (l *Log) trim(st state) state {
 			l.opts.Logger.Error("applying the retention", "dir", l.dir, "key", it.Key(), "err", err)
 			break
 		}
-		if !overCount && !overBytes && now.Sub(ev.Time) <= r.MaxAge {
+		if !forced && !overCount && !overBytes && (r.MaxAge <= 0 || now.Sub(ev.Time) <= r.MaxAge) {
 			break
 		}
 		if ev.ID != "" {

@@ -89,6 +89,8 @@ func (l *Log) write() {
 			clear(group)
 		case <-ageTick:
 			l.publish(l.trim(l.st), false)
+		case t := <-l.trims:
+			l.serveTrim(t)
 		case <-l.quit:
 			for {
 				select {
