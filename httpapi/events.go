@@ -44,7 +44,7 @@ func (a *API) subscribeRequest(r *http.Request) (hub.SubscribeRequest, error) {
 	if err != nil {
 		return hub.SubscribeRequest{}, err
 	}
-	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID")}
+	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID"), Door: "native", Remote: r.RemoteAddr}
 	if req.LastEventID == "" {
 		req.LastEventID = q.Get("lastEventID")
 	}

@@ -81,7 +81,7 @@ func (h *Hub) Subscribers() []SubscriberInfo {
 			Topics:      make([]string, len(s.selectors)),
 			Private:     len(s.allowed),
 			Since:       time.Unix(0, s.meta.since),
-			LastEventID: FormatID(h.epoch, s.meta.pos.Load()),
+			LastEventID: FormatID(h.Epoch(), s.meta.pos.Load()),
 		}
 		if s.meta.door != nil {
 			info.Door = s.meta.door.name

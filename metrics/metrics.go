@@ -20,9 +20,29 @@ import (
 // and any extra collectors (such as [ClusterCollector]), in the Prometheus
 // text format.
 func Handler(h *hub.Hub, extra ...prometheus.Collector) http.Handler {
+	return HandlerWith(h, Options{}, extra...)
+}
+
+// Options add figures from outside the hub to its metrics.
+type Options struct {
+	// Streams reads the event loop's figures (nil: none are exported).
+	Streams func() Streams
+}
+
+// Streams are the event loop's figures, as the HTTP front door reports
+// them.
+type Streams struct {
+	Held, Blocked int
+	WriteTimeouts int64
+}
+
+// HandlerWith is Handler with figures from outside the hub.
+func HandlerWith(h *hub.Hub, opts Options, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newCollector(h),
+		newFigureCollector(h, opts.Streams),
+		newBuildCollector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

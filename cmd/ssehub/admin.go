@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/ssehub/ssehub/metrics"
 )
 
 // transport is what the hub serves beside its plain public listener: TLS
@@ -26,6 +28,7 @@ type transport struct {
 	hup       chan os.Signal
 	certPoll  time.Duration // how often certificate files are checked for a change
 
+	adminToken      string // from --admin-token-file; empty: no admin API
 	adminLn, acmeLn net.Listener
 	admin, acmeHTTP *http.Server
 	watchStop       context.CancelFunc
@@ -67,6 +70,11 @@ func (m *Main) openTransport() (err error) {
 	}
 	if c.Pprof != "" {
 		m.Logger.Warn("--pprof is deprecated: it is now --admin-listen, which also serves /metrics and /api/stats there and no longer on --listen", "addr", c.Pprof)
+	}
+	if c.AdminTokenFile != "" {
+		if tr.adminToken, err = readAdminToken(c.AdminTokenFile); err != nil {
+			return err
+		}
 	}
 	if c.AdminListen != "" {
 		if tr.adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
@@ -185,6 +193,7 @@ func (m *Main) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.metricsHandler())
 	mux.Handle("GET /api/stats", m.api.Stats())
+	mux.Handle("/api/admin/", m.api.Admin(m.tr.adminToken))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -196,6 +205,7 @@ func (m *Main) adminHandler() http.Handler {
 ssehub admin listener
   /metrics         Prometheus metrics
   /api/stats       live figures (Server-Sent Events)
+  /api/admin/      JSON admin API (Authorization: Bearer, the token of --admin-token-file)
   /debug/pprof/    Go profiler`))
 	})
 	return mux
@@ -215,4 +225,24 @@ func (m *Main) ACMEHTTPAddr() net.Addr {
 		return nil
 	}
 	return m.tr.acmeLn.Addr()
+}
+
+// readAdminToken reads the admin API's token: the file's content without
+// surrounding white space, at least 16 bytes so it cannot be guessed.
+func readAdminToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--admin-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return "", fmt.Errorf("--admin-token-file %s: the token is %d bytes, want at least 16 (for example: openssl rand -hex 32)", path, len(tok))
+	}
+	return tok, nil
+}
+
+// streamFigures reads the event loop's figures for /metrics.
+func (m *Main) streamFigures() metrics.Streams {
+	f := m.api.StreamFigures()
+	return metrics.Streams{Held: f.Looped, Blocked: f.Blocked, WriteTimeouts: f.WriteTimeouts}
 }

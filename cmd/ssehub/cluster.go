@@ -10,13 +10,14 @@ import (
 	"github.com/ssehub/ssehub/metrics"
 )
 
-// metricsHandler serves /metrics, with the cluster's figures when the log
-// is shared.
+// metricsHandler serves /metrics, with the event loop's figures, and the
+// cluster's when the log is shared.
 func (m *Main) metricsHandler() http.Handler {
+	opts := metrics.Options{Streams: m.streamFigures}
 	if c, ok := m.log.(clusterNode); ok {
-		return metrics.Handler(m.hub, metrics.ClusterCollector(c))
+		return metrics.HandlerWith(m.hub, opts, metrics.ClusterCollector(c))
 	}
-	return metrics.Handler(m.hub)
+	return metrics.HandlerWith(m.hub, opts)
 }
 
 // clusterNode is a shared log that keeps each node's figures, so that every

@@ -30,6 +30,7 @@ type TransportConfig struct {
 	ACMEDirectory  string
 	ACMEHTTPListen string
 	AdminListen    string
+	AdminTokenFile string
 	Pprof          string // deprecated: the same as AdminListen
 }
 
@@ -42,6 +43,7 @@ func (c *TransportConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ACMEDirectory, "acme-directory", autocert.DefaultACMEDirectory, "the ACME CA's directory URL (e.g. Let's Encrypt's staging one while trying)")
 	fs.StringVar(&c.ACMEHTTPListen, "acme-http-listen", ":80", "with --acme-domains, answer HTTP-01 challenges here and redirect other requests to https (empty: TLS-ALPN-01 challenges only)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "", "serve /metrics, /api/stats and /debug/pprof/ on this private address only, without a token (off when empty)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "turn on the JSON admin API (/api/admin/) on --admin-listen, for requests with \"Authorization: Bearer TOKEN\", TOKEN read from this file (off when empty)")
 	fs.StringVar(&c.Pprof, "pprof", "", "deprecated: the same as --admin-listen")
 }
 
@@ -56,6 +58,9 @@ func (c *TransportConfig) check(dataDir string) error {
 			return fmt.Errorf("--pprof %q and --admin-listen %q: --pprof is the old name of --admin-listen; give only --admin-listen", c.Pprof, c.AdminListen)
 		}
 		c.AdminListen = c.Pprof
+	}
+	if c.AdminTokenFile != "" && c.AdminListen == "" {
+		return errors.New("--admin-token-file turns on the admin API of --admin-listen: give --admin-listen too")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")

@@ -19,6 +19,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -109,6 +110,8 @@ type Loop struct {
 	closing  bool
 	drained  chan struct{} // closed when closing and conns is empty
 	stopOnce sync.Once
+
+	timeouts atomic.Int64 // streams closed by the write timeout
 }
 
 // New starts a loop. It fails with ErrUnsupported where the platform has no
@@ -278,6 +281,7 @@ func (l *Loop) tick(beat <-chan struct{}) {
 			for _, c := range l.snapshot() {
 				if since := c.blockedSince.Load(); since != 0 && since < limit {
 					c.timedOut.Store(true)
+					l.timeouts.Add(1)
 					c.kill.Store(true)
 					c.schedule()
 				}

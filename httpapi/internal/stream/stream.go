@@ -400,3 +400,12 @@ func (s *Server) finalFrame(err error) []byte {
 	}
 	return nil
 }
+
+// LoopFigures reads the event loop's figures (zero before its first
+// stream, and where there is no loop).
+func (s *Server) LoopFigures() evloop.Figures {
+	if l := s.looped.Load(); l != nil {
+		return l.Figures()
+	}
+	return evloop.Figures{}
+}
