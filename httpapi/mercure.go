@@ -168,7 +168,7 @@ func (m *mercure) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
-	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID")}
+	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID"), Door: "mercure", Remote: r.RemoteAddr}
 	if req.LastEventID == "" {
 		req.LastEventID = q.Get("lastEventID")
 	}

@@ -181,6 +181,13 @@ func TestAdminAPIListsDisconnectsAndTrims(t *testing.T) {
 	}
 	var logv struct{ Events int64 }
 	adminCall(t, admin, "GET", "/api/admin/log", "", http.StatusOK, &logv)
+	// One more through the Mercure door: it counts there, and is listed
+	// as such.
+	openStream(t, public+"/.well-known/mercure?topic=m", "")
+	adminCall(t, admin, "GET", "/api/admin/subscribers", "", http.StatusOK, &subs)
+	if doors := doorsOf(subs.Subscribers); doors["mercure"] != 1 || doors["native"] != 3 {
+		t.Errorf("subscribers by door: %v, want mercure 1, native 3", doors)
+	}
 
 	scrape := scrapeUntil(t, admin+"/metrics", []string{
 		`ssehub_disconnects_total{reason="operator"} 1`,
@@ -188,7 +195,8 @@ func TestAdminAPIListsDisconnectsAndTrims(t *testing.T) {
 		`ssehub_replays_total 2`,
 		`ssehub_replayed_events_total 2`,
 		`ssehub_door_subscribers{door="native"} 3`,
-		`ssehub_evloop_streams 3`,
+		`ssehub_door_subscribers{door="mercure"} 1`,
+		`ssehub_evloop_streams 4`,
 		`ssehub_evloop_blocked_streams 0`,
 		`ssehub_publish_duration_seconds_count 3`,
 		`ssehub_append_duration_seconds_count 3`,
@@ -221,6 +229,14 @@ func scrapeUntil(t *testing.T, url string, wants []string) string {
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation: the loop above decides
 	}
+}
+
+func doorsOf(subs []hub.SubscriberInfo) map[string]int {
+	doors := map[string]int{}
+	for _, s := range subs {
+		doors[s.Door]++
+	}
+	return doors
 }
 
 // waitEnded waits until the stream's body ends.
