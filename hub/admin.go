@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,7 +96,7 @@ func (h *Hub) Subscribers() []SubscriberInfo {
 		s.mu.Unlock()
 		out = append(out, info)
 	}
-	slices.SortFunc(out, func(a, b SubscriberInfo) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(out, func(a, b SubscriberInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
