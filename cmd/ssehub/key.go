@@ -56,6 +56,6 @@ func (m *Main) announceKey(path string) {
 		m.Logger.Warn("generated a token key that lives only as long as this process (memory store) and is not shown; give --jwt-key to publish")
 		return
 	}
-	m.Logger.Info("generated a token key and kept it in the data folder; make a publisher token with `ssehub token --store file:DIR` (or the same --config)",
-		"path", path)
+	m.Logger.Info("generated a token key and kept it in the data folder; make a publisher token with the command below (or with the same --config)",
+		"path", path, "command", "ssehub token --store "+m.Config.Store)
 }
