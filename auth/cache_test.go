@@ -4,37 +4,20 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/internal/testclock"
 )
-
-// clock is a settable clock for the verifier.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // TestCachedTokensStillExpire: a token verified (and so cached) is refused
 // once its exp has passed, by the verifier's clock and with its leeway,
 // and is not accepted before its nbf either.
 func TestCachedTokensStillExpire(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
-	clk := &clock{now: start}
+	clk := testclock.New(start)
 	v := newVerifier(t, Options{Keys: []Key{{Key: key}}, Now: clk.Now, Leeway: 5 * time.Second})
 	c := claims([]string{"a"}, nil)
 	c.ExpiresAt = jwt.NewNumericDate(start.Add(time.Minute))
@@ -46,7 +29,7 @@ func TestCachedTokensStillExpire(t *testing.T) {
 		t.Fatalf("before nbf-leeway: %v, want invalid", err)
 	}
 	for _, at := range []time.Duration{5 * time.Second, 30 * time.Second, time.Minute + 4*time.Second} {
-		clk.set(start.Add(at))
+		clk.Set(start.Add(at))
 		for range 3 { // the first verifies, the others hit the cache
 			got, err := v.Verify(ctx, token)
 			if err != nil || len(got.Mercure.Publish) != 1 || got.Mercure.Publish[0] != "a" {
@@ -54,12 +37,12 @@ func TestCachedTokensStillExpire(t *testing.T) {
 			}
 		}
 	}
-	clk.set(start.Add(time.Minute + 5*time.Second))
+	clk.Set(start.Add(time.Minute + 5*time.Second))
 	if _, err := v.Verify(ctx, token); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("at exp+leeway, cached: %v, want invalid", err)
 	}
 	// Going back in time (a clock step) makes it not valid yet again.
-	clk.set(start)
+	clk.Set(start)
 	if _, err := v.Verify(ctx, token); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("before nbf after being cached: %v, want invalid", err)
 	}
@@ -112,18 +95,18 @@ func TestCacheIsBounded(t *testing.T) {
 // removing the verifier's key).
 func TestCacheEntriesAgeOut(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
-	clk := &clock{now: start}
+	clk := testclock.New(start)
 	v := newVerifier(t, Options{Keys: []Key{{Key: key}}, Now: clk.Now})
 	token := must(SignClaims("HS256", key, "", claims([]string{"*"}, nil)))
 	if _, err := v.Verify(context.Background(), token); err != nil {
 		t.Fatal(err)
 	}
 	v.keys = nil // what a JWKS refresh that dropped the key does
-	clk.set(start.Add(cacheTTL - time.Second))
+	clk.Set(start.Add(cacheTTL - time.Second))
 	if _, err := v.Verify(context.Background(), token); err != nil {
 		t.Fatalf("within the TTL: %v", err)
 	}
-	clk.set(start.Add(cacheTTL + time.Second))
+	clk.Set(start.Add(cacheTTL + time.Second))
 	if _, err := v.Verify(context.Background(), token); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("after the TTL, without the key: %v, want invalid", err)
 	}

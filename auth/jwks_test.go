@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/testclock"
 )
 
 // jwkOf encodes a public key as a JWK.
@@ -78,24 +80,6 @@ func (s *keyServer) set(status int, keys ...map[string]string) {
 	s.status, s.keys = status, keys
 }
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func token(t *testing.T, alg, kid string) string {
 	t.Helper()
 	return must(SignClaims(alg, signer(alg), kid, claims(nil, []string{"users/1"})))
@@ -133,7 +117,7 @@ func TestJWKSVerifiesEveryKeyType(t *testing.T) {
 // it, a key removed stops working once the set is refetched on its
 // interval, and made-up kids cause at most one fetch per JWKSMinRefresh.
 func TestJWKSRotation(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	k1 := jwkOf("k1", "ES256", ecKeys()["ES256"].Public())
 	k2 := jwkOf("k2", "EdDSA", edKey().Public())
 	srv := newKeyServer(t, k1)
@@ -189,7 +173,7 @@ func TestJWKSRotation(t *testing.T) {
 // lock out tokens signed with keys fetched before, and is retried at most
 // once per JWKSMinRefresh.
 func TestJWKSKeepsKeysWhenTheServerFails(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	srv := newKeyServer(t, jwkOf("k1", "RS256", rsaKey().Public()))
 	v := newVerifier(t, Options{JWKSURL: srv.URL, JWKSRefresh: time.Hour, JWKSMinRefresh: time.Minute, Now: clock.Now})
 	srv.set(http.StatusInternalServerError)
@@ -207,7 +191,7 @@ func TestJWKSKeepsKeysWhenTheServerFails(t *testing.T) {
 // TestJWKSConcurrentUnknownKidShareOneFetch: verifies racing on a new kid
 // wait for one fetch and all pass.
 func TestJWKSConcurrentUnknownKidShareOneFetch(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	srv := newKeyServer(t, jwkOf("k1", "ES256", ecKeys()["ES256"].Public()))
 	v := newVerifier(t, Options{JWKSURL: srv.URL, JWKSMinRefresh: time.Minute, Now: clock.Now})
 	srv.set(http.StatusOK, jwkOf("k2", "ES256", ecKeys()["ES256"].Public()))

@@ -29,6 +29,7 @@ import (
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/testclock"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -916,28 +917,10 @@ func TestHostileConnections(t *testing.T) {
 	})
 }
 
-// fakeClock is the rate limits' clock in tests: it moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestHostilePublishRates(t *testing.T) {
 	none := []netip.Prefix{}
 	body := `{"topic":"t","data":"x"}`
-	clock := &fakeClock{now: time.Unix(1e9, 0)} // each case has limiters of its own
+	clock := testclock.New(time.Unix(1e9, 0)) // each case has limiters of its own
 	opts := func(o Options) fixtureOpts {
 		o.Now = clock.Now
 		return fixtureOpts{api: o}
@@ -974,7 +957,7 @@ func TestHostilePublishRates(t *testing.T) {
 			})},
 		{name: "per address, refilled after Retry-After", fo: opts(Options{PublishRatePerAddr: 2, Exempt: none}), send: times(2, publisher, publish(publisher, body)),
 			status: 429, reason: ReasonRateLimited, check: retryAfter("1", func(t *testing.T, f *fixture) {
-				clock.advance(500 * time.Millisecond) // a refused publish took nothing: one is back
+				clock.Advance(500 * time.Millisecond) // a refused publish took nothing: one is back
 				if status, b := doPublish(t, f.client, f.url, publisher, body); status != 200 {
 					t.Fatalf("after the wait: %d %s", status, b)
 				}

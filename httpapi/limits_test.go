@@ -3,6 +3,9 @@ package httpapi
 import (
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/testclock"
 )
 
 func TestAddrKey(t *testing.T) {
@@ -30,11 +33,11 @@ func TestAddrKey(t *testing.T) {
 // TestRateTableForgetsRefilledBuckets: the table of buckets holds only
 // recently active keys, so many addresses cannot grow it without bound.
 func TestRateTableForgetsRefilledBuckets(t *testing.T) {
-	clock := &fakeClock{}
+	clock := testclock.New(time.Time{})
 	l := newRateLimits(10, clock.Now)
 	for i := range 5000 {
 		l.take(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String(), "x")
-		clock.advance(100 * 1e6) // 100ms: each bucket has refilled by the next sweep
+		clock.Advance(100 * 1e6) // 100ms: each bucket has refilled by the next sweep
 	}
 	if n := len(l.buckets); n > 2*minSweep {
 		t.Fatalf("%d buckets kept for 5000 addresses seen one at a time", n)

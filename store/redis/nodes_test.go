@@ -2,35 +2,18 @@ package redis
 
 import (
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/hub/logtest"
+	"github.com/ssehub/ssehub/internal/testclock"
 	"github.com/ssehub/ssehub/internal/testserver"
 	"github.com/ssehub/ssehub/store/internal/epoch"
 )
 
-type handClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *handClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *handClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestNodesLapseAfterTheirTTL(t *testing.T) {
 	srv := testserver.Redis(t, testserver.RedisOptions{})
-	c := &handClock{now: time.Unix(1_000_000, 0)}
+	c := testclock.New(time.Unix(1_000_000, 0))
 	stream := "nodes-" + epoch.New()
 	a, err := open(t, srv, stream, logtest.Config{Now: c.Now})
 	if err != nil {
@@ -56,7 +39,7 @@ func TestNodesLapseAfterTheirTTL(t *testing.T) {
 		{20 * time.Second, map[string]int64{"b": 5}},
 		{20 * time.Second, map[string]int64{}},
 	} {
-		c.advance(tc.after)
+		c.Advance(tc.after)
 		got, err := b.Nodes(t.Context())
 		if err != nil {
 			t.Fatal(err)
