@@ -21,11 +21,11 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/testclock"
 )
 
 // Config is what the suite asks of each log it opens.
@@ -127,29 +127,13 @@ func Run(t *testing.T, f Factory) {
 
 type suite struct{ f Factory }
 
-// clock is a hand-moved clock for retention by age.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns the hand-moved clock the suite gives logs for
+// retention by age.
+func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // open opens a log with the given retention and a clock, and closes it when
 // the test ends.
-func (s *suite) open(t *testing.T, r hub.Retention) (hub.Log, *clock) {
+func (s *suite) open(t *testing.T, r hub.Retention) (hub.Log, *testclock.Clock) {
 	t.Helper()
 	c := newClock()
 	l, err := s.f.Open(t, Config{Retention: r, Now: c.Now})
@@ -190,7 +174,7 @@ func ev(id, data string) *hub.Event {
 
 // events returns n events without ids, stamped at the clock's time, with
 // Data naming their place: prefix-0, prefix-1, …
-func events(c *clock, prefix string, n int) []*hub.Event {
+func events(c *testclock.Clock, prefix string, n int) []*hub.Event {
 	out := make([]*hub.Event, n)
 	for i := range out {
 		out[i] = &hub.Event{Topics: []string{"t"}, Data: prefix + "-" + strconv.Itoa(i), Time: c.Now()}
