@@ -9,8 +9,9 @@ import (
 // Browsers and this API: which pages may read it (CORS), and which may
 // make it act on a cookie's authority (CSRF).
 //
-// Reading (GET, HEAD) is governed by Options.CORSOrigins, publishing
-// (POST) by Options.PublishOrigins. A listed origin is answered with itself
+// Reading (GET, HEAD, and POST /events, a subscription whose selectors
+// are in the body) is governed by Options.CORSOrigins, publishing (any other
+// POST) by Options.PublishOrigins. A listed origin is answered with itself
 // and Access-Control-Allow-Credentials, so its pages may send cookies. "*"
 // is answered with "*" and never with credentials: echoing any origin with
 // credentials would let every site on the web read the hub with its
@@ -23,18 +24,29 @@ var corsHeaders = map[string]string{
 	http.MethodPost: "Authorization, Content-Type",
 }
 
-// origins returns the allow-list that governs method.
-func (a *API) origins(method string) []string {
-	if method == http.MethodPost {
+// subscribeHeaders are those a preflight allows for POST /events: a
+// subscription resumes with Last-Event-ID as a GET does.
+const subscribeHeaders = "Authorization, Content-Type, Last-Event-ID, Cache-Control"
+
+// isPublish reports whether a request with method on path publishes. POST
+// /events only reads, like GET: a page allowed to subscribe may do so with
+// a body, and a page allowed to publish gains nothing there.
+func isPublish(method, path string) bool {
+	return method == http.MethodPost && path != "/events"
+}
+
+// origins returns the allow-list that governs method on path.
+func (a *API) origins(method, path string) []string {
+	if isPublish(method, path) {
 		return a.opts.PublishOrigins
 	}
 	return a.opts.CORSOrigins
 }
 
 // allowOrigin returns what Access-Control-Allow-Origin answers origin with
-// for method ("" for nothing) and whether credentials are allowed.
-func (a *API) allowOrigin(method, origin string) (allow string, credentials bool) {
-	list := a.origins(method)
+// for method on path ("" for nothing) and whether credentials are allowed.
+func (a *API) allowOrigin(method, path, origin string) (allow string, credentials bool) {
+	list := a.origins(method, path)
 	switch {
 	case origin == "":
 		return "", false
@@ -67,7 +79,7 @@ func (a *API) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
-		if allow, creds := a.allowOrigin(r.Method, r.Header.Get("Origin")); allow != "" {
+		if allow, creds := a.allowOrigin(r.Method, r.URL.Path, r.Header.Get("Origin")); allow != "" {
 			h.Set("Access-Control-Allow-Origin", allow)
 			if creds {
 				h.Set("Access-Control-Allow-Credentials", "true")
@@ -85,14 +97,18 @@ func (a *API) preflight(w http.ResponseWriter, r *http.Request, methods []string
 	h := w.Header()
 	h.Add("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
 	method := r.Header.Get("Access-Control-Request-Method")
-	allow, creds := a.allowOrigin(method, r.Header.Get("Origin"))
+	allow, creds := a.allowOrigin(method, r.URL.Path, r.Header.Get("Origin"))
 	if allow != "" && slices.Contains(methods, method) {
 		h.Set("Access-Control-Allow-Origin", allow)
 		if creds {
 			h.Set("Access-Control-Allow-Credentials", "true")
 		}
 		h.Set("Access-Control-Allow-Methods", method)
-		h.Set("Access-Control-Allow-Headers", corsHeaders[method])
+		allowHeaders := corsHeaders[method]
+		if method == http.MethodPost && !isPublish(method, r.URL.Path) {
+			allowHeaders = subscribeHeaders
+		}
+		h.Set("Access-Control-Allow-Headers", allowHeaders)
 		h.Set("Access-Control-Max-Age", "600")
 	}
 	h.Set("Allow", strings.Join(append(slices.Clone(methods), http.MethodOptions), ", "))

@@ -106,7 +106,7 @@ func TestPreflightAllowsTheHeadersOfItsMethod(t *testing.T) {
 	}
 	// A method the path does not serve is not allowed, even for a listed
 	// origin.
-	for _, tc := range []struct{ path, method string }{{"/publish", "GET"}, {"/events", "POST"}, {"/publish", "DELETE"}} {
+	for _, tc := range []struct{ path, method string }{{"/publish", "GET"}, {"/events", "DELETE"}, {"/publish", "DELETE"}} {
 		if got := corsOf(preflight(t, srv.URL+tc.path, app, tc.method)); got != (corsAnswer{}) {
 			t.Errorf("preflight %s %s: %+v, want no CORS headers", tc.method, tc.path, got)
 		}
@@ -172,5 +172,30 @@ func TestPublishRefusesATokenInTheURL(t *testing.T) {
 		strings.NewReader(`{"topic":"t","data":"x"}`))
 	if code, body := do(t, req); code != http.StatusUnauthorized || !strings.Contains(body, "Authorization header") {
 		t.Fatalf("%d %s, want 401 naming the header", code, body)
+	}
+}
+
+// TestSubscribeByPOSTIsAReadForCORS: POST /events subscribes, so the
+// readers' allow-list governs it and its preflight allows what a
+// resuming subscription sends; a publisher-only origin gets nothing there.
+func TestSubscribeByPOSTIsAReadForCORS(t *testing.T) {
+	const app, admin = "https://app.example", "https://admin.example"
+	srv, _ := newServer(t, Options{CORSOrigins: []string{app}, PublishOrigins: []string{admin}})
+	resp := preflight(t, srv.URL+"/events", app, "POST")
+	if got := corsOf(resp); got != (corsAnswer{app, "true", "POST"}) {
+		t.Errorf("reader's preflight POST /events: %+v", got)
+	}
+	if h := resp.Header.Get("Access-Control-Allow-Headers"); !strings.Contains(h, "Last-Event-ID") || !strings.Contains(h, "Content-Type") || !strings.Contains(h, "Authorization") {
+		t.Errorf("POST /events preflight allows headers %q, want Last-Event-ID, Content-Type and Authorization", h)
+	}
+	if got := corsOf(preflight(t, srv.URL+"/events", admin, "POST")); got != (corsAnswer{}) {
+		t.Errorf("publisher's preflight POST /events: %+v, want no CORS headers", got)
+	}
+	// The refused answer (no topic) carries the readers' CORS as well.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/events", strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", app)
+	if got := corsOf(send(t, req)); got != (corsAnswer{app, "true", ""}) {
+		t.Errorf("POST /events answer: %+v", got)
 	}
 }

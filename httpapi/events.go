@@ -11,9 +11,10 @@ import (
 )
 
 // serveEvents streams events: GET /events?topic=SEL[&topic=SEL…], resuming
-// after the Last-Event-ID header or the lastEventID query parameter.
+// after the Last-Event-ID header or the lastEventID query parameter, or
+// POST /events with the same fields in its body.
 func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
-	req, err := a.subscribeRequest(r)
+	req, err := a.subscribeRequest(w, r)
 	if err != nil {
 		writeRequestError(w, err)
 		return
@@ -37,21 +38,37 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
 	a.streams.Serve(w, r, sub)
 }
 
-// subscribeRequest reads what a stream asks for from its query and
-// headers.
-func (a *API) subscribeRequest(r *http.Request) (hub.SubscribeRequest, error) {
-	q, err := a.query(r)
+// subscribeRequest reads what a stream asks for from its query (or body)
+// and headers. The Last-Event-ID header wins over the lastEventID field:
+// it is what a client sends when it reconnects, after the events the
+// field's id was the start of.
+func (a *API) subscribeRequest(w http.ResponseWriter, r *http.Request) (hub.SubscribeRequest, error) {
+	var s streamAsk
+	var err error
+	if r.Method == http.MethodPost {
+		s, err = a.bodySubscription(w, r)
+	} else {
+		s, err = a.querySubscription(r)
+	}
 	if err != nil {
 		return hub.SubscribeRequest{}, err
 	}
-	req := hub.SubscribeRequest{Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID"), Door: "native", Remote: r.RemoteAddr}
+	req := hub.SubscribeRequest{Topics: s.topics, LastEventID: r.Header.Get("Last-Event-ID"), Door: "native", Remote: r.RemoteAddr}
 	if req.LastEventID == "" {
-		req.LastEventID = q.Get("lastEventID")
+		req.LastEventID = s.lastEventID
 	}
 	if !sse.ValidID(req.LastEventID) {
 		return req, errors.New("Last-Event-ID must not contain CR, LF or NUL")
 	}
 	return req, nil
+}
+
+func (a *API) querySubscription(r *http.Request) (streamAsk, error) {
+	q, err := a.query(r)
+	if err != nil {
+		return streamAsk{}, err
+	}
+	return streamAsk{topics: q["topic"], lastEventID: q.Get("lastEventID")}, nil
 }
 
 // Drain waits, after the hub was closed, until every stream the API took

@@ -1086,3 +1086,75 @@ func TestHostileSlowClients(t *testing.T) {
 		})
 	}
 }
+
+// postEvents sends a subscription body to POST /events.
+func postEvents(contentType, body string, headers ...string) func(f *fixture) (*http.Response, error) {
+	return func(f *fixture) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/events", strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Add(headers[i], headers[i+1])
+		}
+		return f.client.Do(req)
+	}
+}
+
+// TestHostileSubscribeBodies: a POST subscription is held to what a GET one
+// is (selectors, tokens, Last-Event-ID) and its body to the publish body's
+// limits; what cannot be read is answered with a 4xx naming why.
+func TestHostileSubscribeBodies(t *testing.T) {
+	const js, form = "application/json", "application/x-www-form-urlencoded"
+	const inj = "Last-Event-ID must not contain CR, LF or NUL"
+	small := fixtureOpts{api: Options{MaxSelectors: 4, MaxBodyBytes: 256, BodyReadTimeout: 200 * time.Millisecond}}
+	live := func(t *testing.T, f *fixture, resp *http.Response) { readUntil(t, bufio.NewReader(resp.Body), "id: ") }
+	reset := streamStarts("event: ssehub-reset", `data: {"reason":"unknown-id"`)
+	five := `{"topic":["a","b","c","d","e"]}`
+	runHostile(t, []hostile{
+		{name: "JSON", send: postEvents(js, `{"topic":["a","b"]}`), status: 200, check: live},
+		{name: "JSON one topic as a string", send: postEvents(js+"; charset=UTF-8", `{"topic":"a"}`), status: 200, check: live},
+		{name: "form", send: postEvents(form, "topic=a&topic=%7Bx%7D"), status: 200, check: live},
+		{name: "no content type", send: postEvents("", `{"topic":"a"}`), status: 415, reason: ReasonUnsupportedMediaType, msg: "application/json or"},
+		{name: "text/plain", send: postEvents("text/plain", `{"topic":"a"}`), status: 415, reason: ReasonUnsupportedMediaType},
+		{name: "not UTF-8 charset", send: postEvents(js+"; charset=latin1", `{"topic":"a"}`), status: 415, reason: ReasonUnsupportedMediaType},
+		{name: "unknown field", send: postEvents(js, `{"topic":"a","since":1}`), status: 400, msg: `unknown field "since"`},
+		{name: "field of another case", send: postEvents(js, `{"topic":"a","lastEventId":"x"}`), status: 400, msg: `unknown field "lastEventId"`},
+		{name: "topics for topic", send: postEvents(js, `{"topics":["a"]}`), status: 400, msg: `the selectors go in "topic"`},
+		{name: "repeated field", send: postEvents(js, `{"topic":"a","topic":"b"}`), status: 400, msg: `"topic" given more than once`},
+		{name: "topic a number", send: postEvents(js, `{"topic":1}`), status: 400, msg: `"topic" must be a string or an array of strings`},
+		{name: "topic of numbers", send: postEvents(js, `{"topic":[1]}`), status: 400, msg: `must be a string or an array`},
+		{name: "topic null", send: postEvents(js, `{"topic":null}`), status: 400, msg: `must be a string or an array`},
+		{name: "lastEventID a number", send: postEvents(js, `{"topic":"a","lastEventID":7}`), status: 400, msg: `"lastEventID" must be a string`},
+		{name: "not an object", send: postEvents(js, `["a"]`), status: 400, msg: "must be a JSON object"},
+		{name: "empty JSON", send: postEvents(js, ``), status: 400, msg: "must be a JSON object"},
+		{name: "broken JSON", send: postEvents(js, `{"topic":["a"`), status: 400, msg: "invalid JSON"},
+		{name: "trailing data", send: postEvents(js, `{"topic":"a"}{}`), status: 400, msg: "trailing data"},
+		{name: "no topic", send: postEvents(js, `{}`), status: 400, msg: "at least one topic selector"},
+		{name: "form unknown field", send: postEvents(form, "topic=a&authorization=x"), status: 400, msg: `unknown field "authorization"`},
+		{name: "form bad escape", send: postEvents(form, "topic=%ZZ"), status: 400, msg: "malformed form body"},
+		{name: "form two ids", send: postEvents(form, "topic=a&lastEventID=x&lastEventID=y"), status: 400, msg: "more than once"},
+		{name: "JSON not UTF-8", send: postEvents(js, "{\"topic\":\"\xff\"}"), status: 400, msg: "not valid UTF-8"},
+		{name: "form not UTF-8", send: postEvents(form, "topic=%FF"), status: 400, msg: "not valid UTF-8"},
+		{name: "form id not UTF-8", send: postEvents(form, "topic=a&lastEventID=%FF"), status: 400, msg: "lastEventID is not valid UTF-8"},
+		{name: "selectors over the limit", fo: small, send: postEvents(js, five), status: 413, reason: ReasonTooManySelectors, msg: "5 topic selectors, at most 4"},
+		{name: "form selectors over the limit", fo: small, send: postEvents(form, "topic=a&topic=b&topic=c&topic=d&topic=e"), status: 413, reason: ReasonTooManySelectors},
+		{name: "selectors over the default 64", send: postEvents(form, strings.Repeat("topic=t&", 65)), status: 413, reason: ReasonTooManySelectors, msg: "65 topic selectors, at most 64"},
+		{name: "body over the limit", fo: small, send: postEvents(js, `{"topic":"`+strings.Repeat("x", 300)+`"}`), status: 413, reason: ReasonBodyTooLarge},
+		{name: "selector too long", send: postEvents(js, `{"topic":"`+strings.Repeat("x", hub.MaxTopicLen+1)+`"}`), status: 400, msg: "longer than 1024 bytes"},
+		{name: "topic in the URL too", send: func(f *fixture) (*http.Response, error) {
+			req, _ := http.NewRequest(http.MethodPost, f.url+"/events?topic=b", strings.NewReader(`{"topic":"a"}`))
+			req.Header.Set("Content-Type", js)
+			return f.client.Do(req)
+		}, status: 400, msg: "not in the URL"},
+		{name: "JSON id LF", send: postEvents(js, `{"topic":"a","lastEventID":"a\ndata: evil"}`), status: 400, msg: inj},
+		{name: "JSON id CR", send: postEvents(js, `{"topic":"a","lastEventID":"a\rb"}`), status: 400, msg: inj},
+		{name: "JSON id NUL", send: postEvents(js, `{"topic":"a","lastEventID":"a\u0000b"}`), status: 400, msg: inj},
+		{name: "form id CRLF", send: postEvents(form, "topic=a&lastEventID=%0D%0A"), status: 400, msg: inj},
+		{name: "unknown id", send: postEvents(js, `{"topic":"a","lastEventID":"nope"}`), status: 200, check: reset},
+		{name: "header wins over a bad body id", send: postEvents(js, `{"topic":"a","lastEventID":"a\nb"}`, "Last-Event-ID", "nope"), status: 200, check: reset},
+		{name: "bad token", send: postEvents(js, `{"topic":"a"}`, "Authorization", "Bearer "+badTokens()[8].token), status: 401, msg: "signature is invalid"},
+		{name: "body that never arrives", fo: small, status: 408, reason: ReasonBodyReadTimeout,
+			send: raw("POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"topic\":")},
+	})
+}

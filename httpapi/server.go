@@ -198,7 +198,7 @@ func New(h *hub.Hub, opts Options) *API {
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	a.route(mux, "/events", map[string]http.HandlerFunc{http.MethodGet: a.serveEvents})
+	a.route(mux, "/events", map[string]http.HandlerFunc{http.MethodGet: a.serveEvents, http.MethodPost: a.serveEvents})
 	a.route(mux, "/publish", map[string]http.HandlerFunc{http.MethodPost: a.servePublish})
 	a.route(mux, "/history", map[string]http.HandlerFunc{http.MethodGet: a.serveHistory})
 	if !a.opts.NoStats {
