@@ -188,3 +188,49 @@ func testClientFromAnotherOrigin(t *testing.T, star bool) {
 	}
 	evalJS[bool](t, ctx, `src.close(), true`)
 }
+
+// TestBrowserClientPOSTSubscription: /ssehub.js subscribes with its
+// selectors in a POST body, more of them than fit the hub's URL limit (a
+// GET of them is refused 414), receives what they match, and resumes a hub
+// restart without loss or duplicate: on reconnection it sends the same
+// body and its last id in the Last-Event-ID header. A form body works the
+// same way.
+func TestBrowserClientPOSTSubscription(t *testing.T) {
+	ctx := newBrowser(t)
+	cfg := testConfig(t, "file:"+t.TempDir())
+	cfg.Listen = freeAddr(t)
+	cfg.Limits.MaxURLBytes = 512
+	cfg.ShutdownRetry = 500 * time.Millisecond
+	cfg.ShutdownJitter = 300 * time.Millisecond
+	base, stop := startHub(t, cfg)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/healthz"), chromedp.Evaluate[chromedp.Void](clientPage)); err != nil {
+		t.Fatal(err)
+	}
+	evalJS[bool](t, ctx, `window.rooms = Array.from({length: 50}, (_, i) => 'building/7/floor/' + i + '/room'); true`)
+	code, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch('/events?' + rooms.map((r) => 'topic=' + encodeURIComponent(r)).join('&')).then((r) => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || code != 414 {
+		t.Fatalf("the GET of 50 selectors answered %d (%v), want 414: the test must exceed the URL limit", code, err)
+	}
+	watch(t, ctx, "json", "/events", `{method: 'POST', topics: rooms}`)
+	watch(t, ctx, "form", "/events", `{method: 'POST', body: () => new URLSearchParams(rooms.map((r) => ['topic', r]))}`)
+	waitJS(t, ctx, `log.json.opens === 1 && log.form.opens === 1`, 5*time.Second)
+	one := mustPublish(t, base, `{"topic":"building/7/floor/49/room","data":"one"}`)
+	mustPublish(t, base, `{"topic":"building/7/floor/50/room","data":"not subscribed"}`)
+	two := mustPublish(t, base, `{"topic":"building/7/floor/0/room","data":"two"}`)
+	waitJS(t, ctx, `log.json.got.length === 2 && log.form.got.length === 2`, 5*time.Second)
+
+	stop()
+	waitJS(t, ctx, `log.json.errors.length >= 1 && log.form.errors.length >= 1`, 5*time.Second)
+	base, _ = startHub(t, cfg)
+	three := mustPublish(t, base, `{"topic":"building/7/floor/25/room","data":"three"}`)
+	waitJS(t, ctx, `log.json.opens === 2 && log.form.opens === 2 && log.json.got.length >= 3 && log.form.got.length >= 3`, 20*time.Second)
+	four := mustPublish(t, base, `{"topic":"building/7/floor/1/room","data":"four"}`)
+	waitJS(t, ctx, `log.json.got.length >= 4 && log.form.got.length >= 4`, 5*time.Second)
+	for _, name := range []string{"json", "form"} {
+		expect(t, got(t, ctx, name), "one@"+one, "two@"+two, "three@"+three, "four@"+four)
+		if errs := evalJS[[]int](t, ctx, `log.`+name+`.errors`); len(errs) != 1 || errs[0] != 0 {
+			t.Errorf("%s: errors %v, want one network error (the restart) and no refusal", name, errs)
+		}
+	}
+	evalJS[bool](t, ctx, `Object.values(log).forEach((w) => w.src.close()) || true`)
+}

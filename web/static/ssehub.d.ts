@@ -10,9 +10,26 @@ export interface ResetInfo {
   resumeFrom: string;
 }
 
+/** What ssehub's POST /events reads from a JSON body. */
+export interface SubscribeRequest {
+  topic: string | string[];
+  lastEventID?: string;
+}
+
+/** A POST subscription's body. */
+export type SubscribeBody = SubscribeRequest | Record<string, unknown> | string | URLSearchParams | Blob;
+
 export interface HubSourceOptions {
-  /** Topic selectors, added to the URL as ?topic=… */
+  /** Topic selectors, added to the URL as ?topic=…, or with method "POST" and no body sent as the JSON body {"topic": topics}. */
   topics?: string[];
+  /** "GET" (default) or "POST": a POST sends its subscription in the body, for selector lists longer than a URL may be. */
+  method?: "GET" | "POST";
+  /**
+   * The POST body, sent as is at every connection: a plain object (as JSON), a string, URLSearchParams
+   * (as a form), a Blob, or a function giving one, asked at every connection. The resume id goes in the
+   * Last-Event-ID header, which the hub prefers to a lastEventID in the body.
+   */
+  body?: SubscribeBody | (() => SubscribeBody | Promise<SubscribeBody>);
   /** A token, or a function giving one (asked at every connection), sent as "Authorization: Bearer …". */
   token?: string | (() => string | Promise<string>);
   /** More request headers. */

@@ -1,5 +1,6 @@
 // ssehub.js: an event stream client for what EventSource cannot do. It sends
-// an Authorization header (a token need not sit in a cookie or a URL), starts
+// an Authorization header (a token need not sit in a cookie or a URL), a POST
+// subscription with a body (selector lists longer than a URL may be), starts
 // from an explicit resume id, reconnects with exponential backoff and jitter
 // while honouring the stream's `retry` as EventSource does, sends
 // Last-Event-ID on every reconnection, and hands the hub's `ssehub-reset`
@@ -8,6 +9,7 @@
 //   import { HubSource } from "/ssehub.js";
 //   const src = new HubSource("/events", { topics: ["chat/lobby"], token, onReset: reload });
 //   src.addEventListener("chat-message", (e) => show(e.data, e.lastEventId));
+//   new HubSource("/events", { method: "POST", topics: manyRooms }); // selectors in a JSON body
 //
 // Types: /ssehub.d.ts.
 
@@ -151,7 +153,15 @@ export function backoff(n, retry, maxRetry, random = Math.random) {
 // HubSource is an event stream with the interface of EventSource
 // (readyState, url, lastEventId, onopen, onmessage, onerror,
 // addEventListener per event type, close) and more. Options:
-//   topics       selectors added to the URL as ?topic=…
+//   topics       selectors added to the URL as ?topic=…, or with method POST
+//                and no body, sent as the JSON body {"topic": topics}
+//   method       "GET" (default) or "POST"
+//   body         the POST body: a plain object (sent as JSON), a string,
+//                URLSearchParams (sent as a form), a Blob, or a function
+//                returning one (or a promise of one), asked again at every
+//                connection. The body is sent as is on every connection: the
+//                resume id goes in the Last-Event-ID header, which the hub
+//                prefers to a lastEventID in the body.
 //   token        a token, or a function returning one (or a promise of one),
 //                asked again at every connection, sent as "Authorization: Bearer …"
 //   headers      more request headers
@@ -188,11 +198,12 @@ export class HubSource extends EventTarget {
   constructor(url, options = {}) {
     super();
     const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
-    for (const t of options.topics || []) u.searchParams.append("topic", t);
+    const method = (options.method || "GET").toUpperCase();
+    if (method === "GET") for (const t of options.topics || []) u.searchParams.append("topic", t);
     this.url = u.href;
     this.#origin = u.origin;
     this.withCredentials = !!options.withCredentials;
-    this.#opts = { retry: 3000, maxRetry: 30000, ...options };
+    this.#opts = { retry: 3000, maxRetry: 30000, ...options, method };
     this.#parser = new EventStreamParser(options.lastEventId || "");
     this.#run();
   }
@@ -251,8 +262,11 @@ export class HubSource extends EventTarget {
       if (typeof token === "function") token = await token();
       if (token) headers.set("Authorization", "Bearer " + token);
       if (this.lastEventId) headers.set("Last-Event-ID", this.lastEventId);
+      const body = await this.#body(headers);
       if (this.readyState === CLOSED) return {};
       const res = await fetch(this.url, {
+        method: this.#opts.method,
+        body,
         headers,
         cache: "no-store",
         credentials: this.withCredentials ? "include" : "same-origin",
@@ -287,6 +301,20 @@ export class HubSource extends EventTarget {
       this.#abort = null;
     }
     return { opened };
+  }
+
+  // body returns what this connection sends as its body (none for GET),
+  // setting the JSON Content-Type for a plain object.
+  async #body(headers) {
+    const { method, topics } = this.#opts;
+    if (method === "GET" || method === "HEAD") return undefined;
+    let body = this.#opts.body;
+    if (typeof body === "function") body = await body();
+    if (body === undefined || body === null) body = { topic: topics || [] };
+    const proto = typeof body === "object" ? Object.getPrototypeOf(body) : undefined;
+    if (proto !== Object.prototype && proto !== null) return body;
+    if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
+    return JSON.stringify(body);
   }
 
   #dispatch(ev) {
