@@ -96,6 +96,10 @@ type Options struct {
 	// NoStats leaves GET /api/stats out of Register's routes, to serve
 	// Stats() on a private listener only.
 	NoStats bool
+	// Cluster, when the log is shared, tells every node's subscribers;
+	// GET /api/stats then shows them, NodeName marking this node's.
+	Cluster  ClusterNodes
+	NodeName string
 	// Logger receives request errors (default: discarded).
 	Logger *slog.Logger
 	// GoroutinePerStream serves every event stream with a goroutine of

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,29 @@ type Snapshot struct {
 	hub.Stats
 	Log     LogSnapshot     `json:"log"`
 	Process ProcessSnapshot `json:"process"`
+	// Cluster is there when the log is shared (Options.Cluster).
+	Cluster *ClusterSnapshot `json:"cluster,omitempty"`
+}
+
+// ClusterNodes is a shared log that keeps each node's subscriber count, as
+// the nodes report it (store/redis has it).
+type ClusterNodes interface {
+	Nodes(ctx context.Context) (map[string]int64, error)
+}
+
+// ClusterSnapshot is the subscribers of every node of the cluster, as
+// last reported: a node's own figure there may be a report interval old.
+type ClusterSnapshot struct {
+	Node        string         `json:"node"` // this node's name
+	Nodes       []NodeSnapshot `json:"nodes"`
+	Subscribers int64          `json:"subscribers"` // on every node
+	Error       string         `json:"error,omitempty"`
+}
+
+// NodeSnapshot is one node's figures.
+type NodeSnapshot struct {
+	Name        string `json:"name"`
+	Subscribers int64  `json:"subscribers"`
 }
 
 // LogSnapshot describes the log's extent.
@@ -57,7 +82,27 @@ func (a *API) Snapshot(ctx context.Context) Snapshot {
 	if info, err := a.hub.Log().Info(ctx); err == nil {
 		s.Log = LogSnapshot{info.Epoch, info.First, info.Last, info.Events, info.Bytes}
 	}
+	if a.opts.Cluster != nil {
+		s.Cluster = a.clusterSnapshot(ctx)
+	}
 	return s
+}
+
+// clusterSnapshot reads the nodes' figures, sorted by name. An engine that
+// does not answer is said so, rather than shown as a cluster of none.
+func (a *API) clusterSnapshot(ctx context.Context) *ClusterSnapshot {
+	c := &ClusterSnapshot{Node: a.opts.NodeName, Nodes: []NodeSnapshot{}}
+	nodes, err := a.opts.Cluster.Nodes(ctx)
+	if err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	for name, n := range nodes {
+		c.Nodes = append(c.Nodes, NodeSnapshot{Name: name, Subscribers: n})
+		c.Subscribers += n
+	}
+	slices.SortFunc(c.Nodes, func(x, y NodeSnapshot) int { return strings.Compare(x.Name, y.Name) })
+	return c
 }
 
 // statsCache holds the last stats frame, encoded once and shared by every

@@ -28,6 +28,14 @@ type Options struct {
 	// DocsURL is where the dashboard's "Docs" link points (default: the
 	// project's docs folder on GitHub).
 	DocsURL string
+	// Admin makes "/" the admin listener's dashboard: the figures, the
+	// cluster's, and the admin API's views behind a field for its token,
+	// without the public page's tail and publish form (their APIs are not
+	// on that listener).
+	Admin bool
+	// StatsElsewhere says on the public dashboard that the figures are on
+	// the admin listener, instead of showing empty ones.
+	StatsElsewhere bool
 }
 
 // Site serves the pages.
@@ -61,7 +69,7 @@ func New(opts Options) (*Site, error) {
 	if opts.DocsURL == "" {
 		opts.DocsURL = "https://github.com/ssehub/ssehub/tree/main/docs"
 	}
-	tpl, err := template.ParseFS(files, "pages/index.html")
+	tpl, err := template.ParseFS(files, "pages/index.html", "pages/admin.tmpl")
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,39 @@ func TestDemosOffHidesDemoPagesAndLinks(t *testing.T) {
 	}
 }
 
+// TestDashboardVariants: the admin listener's page runs admin.js, shows the
+// figures and the admin panels, and neither the tail nor the publish form
+// (their APIs are on the public listener); a public page whose figures are
+// on the admin listener says so instead of showing empty ones.
+func TestDashboardVariants(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       web.Options
+		want, none []string
+	}{
+		{"public", web.Options{}, []string{`/static/dashboard.js`, `id="figures"`, `id="tail"`, `id="publish"`},
+			[]string{`admin.js`, `id="admin-login"`, `id="stats-elsewhere"`}},
+		{"public, figures elsewhere", web.Options{StatsElsewhere: true}, []string{`/static/dashboard.js`, `id="stats-elsewhere"`, `id="tail"`, `id="publish"`},
+			[]string{`id="figures"`, `id="cluster"`, `id="admin-login"`}},
+		{"admin", web.Options{Admin: true, StatsElsewhere: true}, []string{`/static/admin.js`, `id="figures"`, `id="cluster"`, `id="admin-login"`, `id="a-subscribers"`, `id="a-trim"`},
+			[]string{`dashboard.js`, `id="tail"`, `id="publish"`, `id="stats-elsewhere"`, `href="/demo/`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, body := get(t, site(t, tc.opts), "/")
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("the page lacks %s", w)
+				}
+			}
+			for _, n := range tc.none {
+				if strings.Contains(body, n) {
+					t.Errorf("the page has %s", n)
+				}
+			}
+		})
+	}
+}
+
 // TestBrowserClientIsServed: /ssehub.js is a JavaScript module any origin
 // may import, cached and revalidated by its ETag; its types sit beside it.
 func TestBrowserClientIsServed(t *testing.T) {

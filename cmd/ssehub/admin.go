@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/ssehub/ssehub/metrics"
+	"github.com/ssehub/ssehub/web"
 )
 
 // transport is what the hub serves beside its plain public listener: TLS
@@ -30,6 +31,7 @@ type transport struct {
 
 	adminToken      string // from --admin-token-file; empty: no admin API
 	adminLn, acmeLn net.Listener
+	adminHandler    http.Handler // made in Open, once the API is
 	admin, acmeHTTP *http.Server
 	watchStop       context.CancelFunc
 	watchDone       chan struct{}
@@ -156,9 +158,9 @@ func (m *Main) startTransport() (stop func(ctx context.Context)) {
 		}()
 	}
 	if tr.adminLn != nil {
-		tr.admin = m.newInternalServer(m.adminHandler())
+		tr.admin = m.newInternalServer(tr.adminHandler)
 		go tr.admin.Serve(tr.adminLn)
-		m.Logger.Info("serving /metrics, /api/stats and /debug/pprof/ on the admin listener", "addr", tr.adminLn.Addr().String())
+		m.Logger.Info("serving the admin dashboard, /metrics, /api/stats, /api/admin/ and /debug/pprof/ on the admin listener", "addr", tr.adminLn.Addr().String())
 	}
 	if tr.acmeLn != nil {
 		// Challenges are answered; anything else is sent to https.
@@ -187,10 +189,16 @@ func (m *Main) newInternalServer(h http.Handler) *http.Server {
 }
 
 // adminHandler serves what an operator, not a client, needs. Its port is
-// private, so it asks for no token: bind it to a loopback or internal
-// address.
-func (m *Main) adminHandler() http.Handler {
+// private, so it asks for no token but the admin API's: bind it to a
+// loopback or internal address. Its dashboard is served here too, so the
+// page reads the admin API from its own origin, with no CORS to open.
+func (m *Main) adminHandler() (http.Handler, error) {
+	site, err := web.New(web.Options{Admin: true})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	site.Register(mux)
 	mux.Handle("GET /metrics", m.metricsHandler())
 	mux.Handle("GET /api/stats", m.api.Stats())
 	mux.Handle("/api/admin/", m.api.Admin(m.tr.adminToken))
@@ -199,16 +207,7 @@ func (m *Main) adminHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, strings.TrimSpace(`
-ssehub admin listener
-  /metrics         Prometheus metrics
-  /api/stats       live figures (Server-Sent Events)
-  /api/admin/      JSON admin API (Authorization: Bearer, the token of --admin-token-file)
-  /debug/pprof/    Go profiler`))
-	})
-	return mux
+	return mux, nil
 }
 
 // AdminAddr returns the admin listener's address, or nil without one.

@@ -248,6 +248,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	handler, err := m.handler()
+	if err == nil && m.tr.adminLn != nil {
+		m.tr.adminHandler, err = m.adminHandler()
+	}
 	if err != nil {
 		m.hub.Close()
 		m.listener.Close()
@@ -276,7 +279,7 @@ func (m *Main) handler() (http.Handler, error) {
 		m.Logger.Warn("not serving the demos", "reason", why)
 		demos = false
 	}
-	site, err := web.New(web.Options{Demos: demos, DocsURL: "/docs/"})
+	site, err := web.New(web.Options{Demos: demos, DocsURL: "/docs/", StatsElsewhere: m.Config.AdminListen != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +334,9 @@ func (m *Main) handler() (http.Handler, error) {
 	}
 	if opts.Mercure, err = m.Config.Mercure.options(); err != nil {
 		return nil, err
+	}
+	if c, ok := m.log.(clusterNode); ok {
+		opts.Cluster, opts.NodeName = c, m.nodeName()
 	}
 	m.api = httpapi.New(m.hub, opts)
 	m.api.Register(mux)

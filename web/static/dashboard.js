@@ -1,43 +1,13 @@
 // The dashboard: live figures from /api/stats, a tail of recent events,
 // and a publish form.
-import { $, el, stream, postJSON, flash, fmtInt, fmtFixed, fmtBytes, fmtTime } from './common.js';
+import { $, el, postJSON, flash, fmtTime } from './common.js';
+import { watchFigures } from './figures.js';
 import { HubSource } from '/ssehub.js';
 
-// --- Live figures -------------------------------------------------------
-
-let prev = null;
-
-function rate(cur, key) {
-  if (!prev) return null;
-  const secs = (Date.parse(cur.time) - Date.parse(prev.time)) / 1000;
-  return secs > 0 ? Math.max(0, (cur[key] - prev[key]) / secs) : null;
-}
-
-function set(id, text) {
-  $(`#${id}`).textContent = text;
-}
-
-function showStats(s) {
-  set('f-subscribers', fmtInt(s.subscribers));
-  set('f-topics', fmtInt(s.topics));
-  set('f-pubrate', fmtFixed(rate(s, 'published')));
-  set('f-published', fmtInt(s.published));
-  set('f-delrate', fmtFixed(rate(s, 'delivered')));
-  set('f-delivered', fmtInt(s.delivered));
-  set('f-slow', fmtInt(s.slowDisconnects));
-  set('f-events', fmtInt(s.log.events));
-  set('f-bytes', fmtBytes(s.log.bytes));
-  set('f-window', s.log.events > 0 ? `${s.log.first}–${s.log.last}` : 'empty');
-  set('f-epoch', s.log.epoch || '—');
-  set('f-goroutines', fmtInt(s.process.goroutines));
-  set('f-cpus', fmtInt(s.process.numCPU));
-  set('f-heap', fmtBytes(s.process.heapBytes));
-  set('f-sys', fmtBytes(s.process.sysBytes));
-  $('#figures').dataset.updated = s.time;
-  prev = s;
-}
-
-stream('/api/stats', { stats: showStats });
+// The figures are figures.js's; the page has none when they are served on
+// the admin listener, and then no stream for the header's pill to report.
+if ($('#figures')) watchFigures();
+else $('#conn').hidden = true;
 
 // --- Tail of recent events ----------------------------------------------
 
