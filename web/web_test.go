@@ -103,7 +103,7 @@ func TestDashboardVariants(t *testing.T) {
 		opts       web.Options
 		want, none []string
 	}{
-		{"public", web.Options{}, []string{`/static/dashboard.js`, `id="figures"`, `id="tail"`, `id="publish"`},
+		{"public", web.Options{}, []string{`/static/dashboard.js`, `id="figures"`, `id="cluster"`, `id="tail"`, `id="publish"`},
 			[]string{`admin.js`, `id="admin-login"`, `id="stats-elsewhere"`}},
 		{"public, figures elsewhere", web.Options{StatsElsewhere: true}, []string{`/static/dashboard.js`, `id="stats-elsewhere"`, `id="tail"`, `id="publish"`},
 			[]string{`id="figures"`, `id="cluster"`, `id="admin-login"`}},

@@ -85,6 +85,12 @@ func TestAdminListenerTakesOperatorEndpointsOffThePublicOne(t *testing.T) {
 				t.Errorf("admin %s: %d, %d bytes", path, status, len(body))
 			}
 		}
+		if _, body := get(t, http.DefaultClient, admin+"/"); !strings.Contains(body, `id="admin-login"`) || !strings.Contains(body, `id="figures"`) {
+			t.Errorf("admin / is not the admin dashboard: %.300q", body)
+		}
+		if _, body := get(t, http.DefaultClient, public+"/"); !strings.Contains(body, `id="stats-elsewhere"`) || strings.Contains(body, `id="figures"`) {
+			t.Errorf("public / shows figures it cannot fill, or does not say where they are: %.300q", body)
+		}
 		if status, _ := get(t, http.DefaultClient, admin+"/events?topic=t"); status != http.StatusNotFound {
 			t.Errorf("the admin listener serves the public API: /events %d", status)
 		}
