@@ -52,7 +52,13 @@ async function load() {
   }
   let answers;
   try {
-    answers = await Promise.all(['topics', 'subscribers', 'log'].map((p) => call('GET', `/api/admin/${p}`)));
+    // One request first: a refused token is then refused once, not thrice.
+    const first = await call('GET', '/api/admin/topics');
+    if (first.status !== 200) {
+      refused(first);
+      return;
+    }
+    answers = [first, ...await Promise.all(['subscribers', 'log'].map((p) => call('GET', `/api/admin/${p}`)))];
   } catch (err) {
     state(`Network error: ${err.message}`, 'err');
     timer = setTimeout(load, refreshEvery);
