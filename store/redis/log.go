@@ -80,6 +80,14 @@ type Log struct {
 	tailMu    sync.Mutex
 	tailEpoch string
 
+	// reqs hands Appends to the committer (see append.go); ctx bounds
+	// its calls and ends with Close, as does quit.
+	reqs       chan *appendReq
+	ctx        context.Context
+	cancel     context.CancelFunc
+	quit       chan struct{}
+	committing sync.WaitGroup
+
 	closed atomic.Bool
 }
 
@@ -106,6 +114,8 @@ func Open(ctx context.Context, ropts *goredis.Options, opts Options) (*Log, erro
 		opts: opts,
 		keys: []string{tag + ":events", tag + ":meta", tag + ":ids"},
 		node: tag + ":nodes",
+		reqs: make(chan *appendReq),
+		quit: make(chan struct{}),
 	}
 	info, err := l.Info(ctx)
 	if err != nil {
@@ -114,6 +124,9 @@ func Open(ctx context.Context, ropts *goredis.Options, opts Options) (*Log, erro
 	}
 	l.tailEpoch = info.Epoch
 	l.warnIfVolatile(ctx)
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.committing.Add(1)
+	go l.commit()
 	return l, nil
 }
 
@@ -152,76 +165,10 @@ func (l *Log) fail(ctx context.Context, what string, err error) error {
 		return err
 	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SSEHUB-REPLACED"):
 		return fmt.Errorf("redis: %s: %w", what, hub.ErrReplaced)
-	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SSEHUB-DUPLICATE "):
-		seq, id, _ := strings.Cut(strings.TrimPrefix(rerr.Error(), "SSEHUB-DUPLICATE "), " ")
-		return fmt.Errorf("%w: %q is event %s", hub.ErrDuplicateID, id, seq)
 	case errors.As(err, &rerr):
 		return fmt.Errorf("redis: %s: %w", what, err)
 	}
 	return fmt.Errorf("redis: %s: %w: %v", what, hub.ErrUnavailable, err)
-}
-
-// Append implements [hub.Log].
-func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
-	if l.closed.Load() {
-		return hub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(events) == 0 {
-		return nil
-	}
-	if err := checkBatchIDs(events); err != nil {
-		return err
-	}
-	now := l.opts.Now()
-	r := l.opts.Retention
-	cutoff := int64(0)
-	if r.MaxAge > 0 {
-		cutoff = now.Add(-r.MaxAge).UnixMilli()
-	}
-	args := make([]any, 0, 5+4*len(events))
-	args = append(args, *l.epoch.Load(), len(events), r.MaxEvents, r.MaxBytes, cutoff)
-	for _, ev := range events {
-		if ev.Time.IsZero() {
-			ev.Time = now
-		}
-		c := *ev
-		c.Seq = 0 // the entry id holds it
-		b, _ := c.MarshalBinary()
-		args = append(args, ev.ID, ev.Time.UnixMilli(), len(b), b)
-	}
-	cctx, cancel := l.bound(ctx)
-	defer cancel()
-	res, err := appendScript.Run(cctx, l.rdb, l.keys, args...).Text()
-	if err != nil {
-		return l.fail(ctx, "append", err)
-	}
-	last, err := strconv.ParseUint(res, 10, 64)
-	if err != nil {
-		return fmt.Errorf("redis: append answered %q", res)
-	}
-	for i, ev := range events {
-		ev.Seq = last - uint64(len(events)-1-i)
-	}
-	return nil
-}
-
-// checkBatchIDs refuses a batch that repeats an id; ids already held are
-// checked by the script.
-func checkBatchIDs(events []*hub.Event) error {
-	seen := make(map[string]bool)
-	for _, ev := range events {
-		if ev.ID == "" {
-			continue
-		}
-		if seen[ev.ID] {
-			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
-		}
-		seen[ev.ID] = true
-	}
-	return nil
 }
 
 // maxSeq is the largest Seq an entry id carries exactly through Lua's
@@ -447,5 +394,8 @@ func (l *Log) Close() error {
 	if l.closed.Swap(true) {
 		return nil
 	}
+	l.cancel()
+	close(l.quit)
+	l.committing.Wait()
 	return l.rdb.Close()
 }

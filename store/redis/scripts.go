@@ -14,40 +14,54 @@ import goredis "github.com/redis/go-redis/v9"
 // decoding the event. Entry ids use only the sequence part, so an id is the
 // Seq itself and a position needs no index: XRANGE from 0-(after+1).
 
-// appendScript checks the epoch and the publisher ids, appends the batch
-// with the next Seqs and trims what retention no longer keeps, all in one
-// atomic step: no other append can take a Seq in between, and a refused
-// batch leaves nothing behind.
+// appendScript checks the epoch, then appends a group of requests (each
+// one caller's batch) with the next Seqs, each request whole or not at all:
+// one whose publisher ids the log already holds is refused alone, and ids
+// taken by an earlier request of the group count as held. Then it trims
+// what retention no longer keeps. It is one atomic step: no other append
+// can take a Seq in between.
 //
-// KEYS: events, meta, ids. ARGV: epoch, count, maxEvents, maxBytes,
-// cutoffMs (0: no age bound), then per event: id, timeMs, size, encoding.
+// KEYS: events, meta, ids. ARGV: epoch, maxEvents, maxBytes, cutoffMs (0:
+// no age bound), then per request: its count n, then n times: id, timeMs,
+// size, encoding. It returns one result per request: the Seq of its last
+// event (an integer), or "SEQ ID" naming an id already held.
 var appendScript = goredis.NewScript(`
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if epoch ~= ARGV[1] then
   return redis.error_reply('SSEHUB-REPLACED ' .. tostring(epoch))
 end
-local n = tonumber(ARGV[2])
-for i = 0, n - 1 do
-  local id = ARGV[6 + i * 4]
-  if id ~= '' then
-    local held = redis.call('HGET', KEYS[3], id)
-    if held then return redis.error_reply('SSEHUB-DUPLICATE ' .. held .. ' ' .. id) end
-  end
-end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
-for i = 0, n - 1 do
-  local b = 6 + i * 4
-  last = last + 1
-  local seq = string.format('%d', last)
-  local id = ARGV[b]
-  redis.call('XADD', KEYS[1], '0-' .. seq, 'm', ARGV[b + 1] .. ' ' .. ARGV[b + 2] .. ' ' .. id, 'e', ARGV[b + 3])
-  if id ~= '' then redis.call('HSET', KEYS[3], id, seq) end
-  bytes = bytes + tonumber(ARGV[b + 2])
+local results = {}
+local at = 5
+while at <= #ARGV do
+  local n = tonumber(ARGV[at])
+  local first = at + 1
+  at = first + n * 4
+  local refused = nil
+  for b = first, at - 1, 4 do
+    local id = ARGV[b]
+    if id ~= '' then
+      local held = redis.call('HGET', KEYS[3], id)
+      if held then refused = held .. ' ' .. id break end
+    end
+  end
+  if refused then
+    results[#results + 1] = refused
+  else
+    for b = first, at - 1, 4 do
+      last = last + 1
+      local seq = string.format('%d', last)
+      local id = ARGV[b]
+      redis.call('XADD', KEYS[1], '0-' .. seq, 'm', ARGV[b + 1] .. ' ' .. ARGV[b + 2] .. ' ' .. id, 'e', ARGV[b + 3])
+      if id ~= '' then redis.call('HSET', KEYS[3], id, seq) end
+      bytes = bytes + tonumber(ARGV[b + 2])
+    end
+    results[#results + 1] = last
+  end
 end
-local maxEvents, maxBytes, cutoff = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local maxEvents, maxBytes, cutoff = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local count = redis.call('XLEN', KEYS[1])
-local keep = nil
 while count > 0 do
   local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
   local t, size, id = string.match(oldest[2][2], '^(%d+) (%d+) (.*)$')
@@ -60,7 +74,7 @@ while count > 0 do
   count = count - 1
 end
 redis.call('HSET', KEYS[2], 'last', string.format('%d', last), 'bytes', string.format('%d', bytes))
-return string.format('%d', last)
+return results
 `)
 
 // infoScript returns {epoch, last, bytes, events, first} and creates the
