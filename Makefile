@@ -25,7 +25,8 @@ FUZZ_TARGETS = \
 	./sseclient/:FuzzParseRetryAfter \
 	./cmd/ssehub/:FuzzChunkDecoder ./cmd/ssehub/:FuzzSizeFlag ./cmd/ssehub/:FuzzConfigFile \
 	./demo/internal/jsonhttp/:FuzzDecode \
-	./auth/:FuzzParseJWKS ./auth/:FuzzParseKey
+	./auth/:FuzzParseJWKS ./auth/:FuzzParseKey \
+	./store/redis/:FuzzParseRange
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -176,7 +176,8 @@ func (l *Log) fail(ctx context.Context, what string, err error) error {
 const maxSeq = 1 << 53
 
 // Read implements [hub.Log]. The epoch, the end of the log and the events
-// are read in one transaction: one round trip, one consistent view.
+// are read in one transaction: one round trip, one consistent view. The
+// events are parsed from XRANGE's raw reply (page.go).
 func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
 	if l.closed.Load() {
 		return nil, hub.ErrClosed
@@ -192,12 +193,12 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	}
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
+	buf := takeBuffer()
+	defer giveBuffer(buf)
 	var meta *goredis.SliceCmd
-	var rng *goredis.XMessageSliceCmd
 	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
 		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
-		rng = p.XRangeN(cctx, l.keys[0], entryID(after+1), "+", int64(limit))
-		return nil
+		return p.Process(cctx, goredis.NewRawWriteToCmd(cctx, buf, "XRANGE", l.keys[0], entryID(after+1), "+", "COUNT", limit))
 	})
 	if err != nil {
 		return nil, l.fail(ctx, "read", err)
@@ -205,8 +206,14 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	if err := l.sameEpoch(meta.Val()[0]); err != nil {
 		return nil, err
 	}
-	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
-	return decode(rng.Val(), after, last)
+	evs, err := parseRange(buf.Bytes(), after)
+	if err != nil {
+		return nil, err
+	}
+	if last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64); len(evs) == 0 && after < last {
+		return nil, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, last)
+	}
+	return evs, nil
 }
 
 // sameEpoch reports ErrReplaced unless stored is the epoch the log serves.
