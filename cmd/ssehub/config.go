@@ -225,15 +225,28 @@ func mask(v string, secret bool) string {
 	return maskURL(v)
 }
 
-// maskURL hides the password of a URL, and leaves any other text alone.
+// maskURL hides the password of a URL, and the values of its query
+// parameters named like a password (a sentinel_password of a store URL),
+// and leaves any other text alone.
 func maskURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
+	if err != nil || u.Scheme == "" {
 		return v
 	}
-	if _, ok := u.User.Password(); !ok {
-		return v
+	out := v
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		out = strings.Replace(u.String(), ":xxxxx@", ":********@", 1)
 	}
-	u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	return strings.Replace(u.String(), ":xxxxx@", ":********@", 1)
+	for name, values := range u.Query() {
+		if !strings.Contains(strings.ToLower(name), "password") {
+			continue
+		}
+		for _, p := range values {
+			if p != "" {
+				out = strings.ReplaceAll(out, name+"="+url.QueryEscape(p), name+"=********")
+			}
+		}
+	}
+	return out
 }

@@ -29,13 +29,13 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, s
 			return nil, "", fmt.Errorf("opening the nats store: %w", err)
 		}
 		return log, "", nil
-	case "redis", "rediss":
-		ropts, stream, err := redis.ParseURL(cfg.Store)
+	case "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel":
+		target, stream, err := redis.ParseURL(cfg.Store)
 		if err != nil {
 			return nil, "", fmt.Errorf("--store: %w", err)
 		}
 		redis.RouteClientLogs(logger)
-		log, err := redis.Open(ctx, ropts, redis.Options{
+		log, err := redis.Open(ctx, target, redis.Options{
 			Stream:    stream,
 			Retention: cfg.retention(),
 			Logger:    logger.With("component", "store"),
@@ -67,12 +67,12 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, s
 		}
 		return log, arg, nil
 	default:
-		return nil, "", fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME], nats://HOST:PORT[?stream=NAME]", cfg.Store)
+		return nil, "", fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME] (or redis+cluster://HOST:PORT,… or redis+sentinel://HOST:PORT,…?master=NAME), nats://HOST:PORT[?stream=NAME]", cfg.Store)
 	}
 }
 
 // sharedStore reports whether the store is one several nodes share.
 func sharedStore(store string) bool {
 	kind, _, _ := strings.Cut(store, ":")
-	return kind == "redis" || kind == "rediss" || kind == "nats"
+	return strings.HasPrefix(kind, "redis") || kind == "nats"
 }

@@ -250,3 +250,82 @@ func (s *Server) send(sig syscall.Signal) {
 		_ = s.cmd.Process.Signal(sig)
 	}
 }
+
+// Cluster is a Redis Cluster of servers started by RedisCluster.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// URL is the cluster's store URL, naming every node as a seed.
+func (c *Cluster) URL() string {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr
+	}
+	return "redis+cluster://" + strings.Join(addrs, ",")
+}
+
+// RedisCluster starts n redis-server processes in cluster mode (n ≥ 3,
+// primaries only, the slots split between them), joins them with
+// redis-cli --cluster create, and returns once every node reports the
+// cluster ok.
+func RedisCluster(t testing.TB, n int, opts RedisOptions) *Cluster {
+	t.Helper()
+	cli := need(t, "redis-cli", "redis-tools")
+	c := &Cluster{}
+	for range n {
+		s := Redis(t, opts)
+		s.Stop()
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"),
+			"--cluster-node-timeout", "5000")
+		s.Start()
+		c.Nodes = append(c.Nodes, s)
+	}
+	args := []string{"--cluster", "create"}
+	for _, s := range c.Nodes {
+		args = append(args, s.Addr)
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), startBound)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for _, s := range c.Nodes {
+		host, port, _ := net.SplitHostPort(s.Addr)
+		for {
+			out, err := exec.CommandContext(ctx, cli, "-h", host, "-p", port, "cluster", "info").Output()
+			if err == nil && strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the cluster is not ok after %v: node %s says %q", startBound, s.Addr, out)
+			case <-tick.C:
+			}
+		}
+	}
+	return c
+}
+
+// Sentinel starts a Redis Sentinel (redis-server in sentinel mode) that
+// watches primary under the name master, with a quorum of one.
+func Sentinel(t testing.TB, primary *Server, master string) *Server {
+	t.Helper()
+	bin := need(t, "redis-server", "redis-server")
+	port := freePort(t)
+	dir := t.TempDir()
+	host, pport, _ := net.SplitHostPort(primary.Addr)
+	conf := filepath.Join(dir, "sentinel.conf") // sentinel rewrites it: it must be its own
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nlogfile %s\nsentinel monitor %s %s %s 1\n",
+		port, dir, filepath.Join(dir, "redis.log"), master, host, pport)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, name: bin, args: []string{conf, "--sentinel"}, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}

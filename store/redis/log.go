@@ -66,7 +66,7 @@ func (o *Options) setDefaults() {
 
 // Log is a [hub.Log] on Redis Streams. It also implements [hub.Tailer].
 type Log struct {
-	rdb  *goredis.Client
+	rdb  goredis.UniversalClient
 	opts Options
 	keys []string // events, meta, ids
 	node string   // {stream}:nodes
@@ -96,21 +96,22 @@ var (
 	_ hub.Tailer = (*Log)(nil)
 )
 
-// Open connects to Redis with the client options ropts and opens (or
-// creates) the log named opts.Stream.
-func Open(ctx context.Context, ropts *goredis.Options, opts Options) (*Log, error) {
+// Open connects to Redis and opens (or creates) the log named
+// opts.Stream.
+func Open(ctx context.Context, srv Server, opts Options) (*Log, error) {
 	opts.setDefaults()
-	ropts.ContextTimeoutEnabled = true // bound every call by its context
-	ropts.MaxRetries = -1              // a retried append could append twice
-	if ropts.PoolSize == 0 {
-		ropts.PoolSize = 128 // concurrent publishers and waiting readers
+	if strings.ContainsAny(opts.Stream, "{}") {
+		// The name is the keys' hash tag: a brace would cut it, and
+		// spread the log's keys over a cluster's shards.
+		return nil, fmt.Errorf("redis: stream name %q: braces are not allowed", opts.Stream)
 	}
-	if ropts.DialTimeout == 0 {
-		ropts.DialTimeout = opts.Timeout
+	rdb, addr, err := srv.client(opts.Timeout)
+	if err != nil {
+		return nil, err
 	}
 	tag := "{" + opts.Stream + "}"
 	l := &Log{
-		rdb:  goredis.NewClient(ropts),
+		rdb:  rdb,
 		opts: opts,
 		keys: []string{tag + ":events", tag + ":meta", tag + ":ids"},
 		node: tag + ":nodes",
@@ -120,7 +121,7 @@ func Open(ctx context.Context, ropts *goredis.Options, opts Options) (*Log, erro
 	info, err := l.Info(ctx)
 	if err != nil {
 		l.rdb.Close()
-		return nil, fmt.Errorf("redis %s: %w", ropts.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", addr, err)
 	}
 	l.tailEpoch = info.Epoch
 	l.warnIfVolatile(ctx)
@@ -149,7 +150,7 @@ func (l *Log) warnIfVolatile(ctx context.Context) {
 func (l *Log) Stream() string { return l.opts.Stream }
 
 // Client returns the log's Redis client, for readiness checks.
-func (l *Log) Client() *goredis.Client { return l.rdb }
+func (l *Log) Client() goredis.UniversalClient { return l.rdb }
 
 func (l *Log) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, l.opts.Timeout)
