@@ -166,10 +166,23 @@ func (l *Log) fail(ctx context.Context, what string, err error) error {
 		return err
 	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SSEHUB-REPLACED"):
 		return fmt.Errorf("redis: %s: %w", what, hub.ErrReplaced)
-	case errors.As(err, &rerr):
+	case errors.As(err, &rerr) && !passing(rerr.Error()):
 		return fmt.Errorf("redis: %s: %w", what, err)
 	}
 	return fmt.Errorf("redis: %s: %w: %v", what, hub.ErrUnavailable, err)
+}
+
+// passing says whether a Redis error reply names a state that passes by
+// itself: a cluster moving slots or electing a primary, a server loading
+// its data or turned replica by a failover. The command was not run; the
+// publisher may try again.
+func passing(reply string) bool {
+	code, _, _ := strings.Cut(reply, " ")
+	switch code {
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "READONLY", "MASTERDOWN":
+		return true
+	}
+	return false
 }
 
 // maxSeq is the largest Seq an entry id carries exactly through Lua's

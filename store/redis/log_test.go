@@ -216,3 +216,15 @@ func TestConformanceThroughSentinel(t *testing.T) {
 		t.Errorf("the primary holds %d events (%v), want 1", n, err)
 	}
 }
+
+func TestPassingStatesAreUnavailable(t *testing.T) {
+	for reply, want := range map[string]bool{
+		"MOVED 3999 127.0.0.1:6381": true, "CLUSTERDOWN The cluster is down": true,
+		"READONLY You can't write against a read only replica.": true, "LOADING Redis is loading": true,
+		"WRONGTYPE Operation against a key": false, "ERR unknown command": false,
+	} {
+		if got := passing(reply); got != want {
+			t.Errorf("passing(%q) = %v, want %v", reply, got, want)
+		}
+	}
+}
