@@ -26,7 +26,11 @@ import (
 
 // benchConfig is what `ssehub bench` is told.
 type benchConfig struct {
+	// URL is the hub's base URL; with several hubs (--url A,B,…), the one
+	// a subscriber or publisher uses, from URLs.
 	URL         string
+	URLs        []string
+	PublishTo   string // "first" or "spread" over URLs
 	Token       string
 	Subscribers int
 	Rate        int
@@ -65,7 +69,8 @@ type benchConfig struct {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var c benchConfig
 	fs := newFlagSet("bench", stderr)
-	fs.StringVar(&c.URL, "url", "http://localhost:8080", "the hub's base URL")
+	fs.StringVar(&c.URL, "url", "http://localhost:8080", "the hub's base URL; several hubs of one cluster as URL,URL,…: subscribers are spread over them in turn")
+	fs.StringVar(&c.PublishTo, "publish-to", "first", "with several --url: publish to the first hub, or spread the publishers over them in turn (spread)")
 	fs.StringVar(&c.Token, "token", "", "publisher token")
 	fs.IntVar(&c.Subscribers, "subscribers", 1000, "event streams to open")
 	fs.IntVar(&c.Rate, "rate", 300, "events published per second")
@@ -91,6 +96,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if c.Subscribers < 1 || c.Rate < 1 || c.Batch < 1 || c.Publishers < 1 || c.Duration <= 0 {
 		fmt.Fprintln(stderr, "ssehub bench: --subscribers, --rate, --batch, --publishers and --duration must be positive")
+		return errUsage
+	}
+	c.URLs = strings.Split(c.URL, ",")
+	c.URL = c.URLs[0]
+	if c.PublishTo != "first" && c.PublishTo != "spread" {
+		fmt.Fprintln(stderr, "ssehub bench: --publish-to must be first or spread")
 		return errUsage
 	}
 	if c.Reader != "epoll" && c.Reader != "goroutine" {
@@ -242,6 +253,16 @@ type benchResult struct {
 	storm      *stormResult
 
 	publishLatencies []time.Duration // sorted; each publish request's
+
+	nodes []benchNode // with several hubs: each one's share
+}
+
+// benchNode is what the subscribers of one hub of several received.
+type benchNode struct {
+	url         string
+	subscribers int
+	delivered   int64
+	latencies   []time.Duration // sorted
 }
 
 func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult, error) {
@@ -306,13 +327,28 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	r.publishFor = publishFor
 	r.publishLatencies = c.publishTimes.sorted()
 	r.elapsed = time.Duration(lastDelivery.Load() - start.UnixNano())
-	for _, s := range subs {
+	if len(c.URLs) > 1 {
+		r.nodes = make([]benchNode, len(c.URLs))
+		for i := range r.nodes {
+			r.nodes[i].url = c.URLs[i]
+		}
+	}
+	for i, s := range subs {
 		got := s.got.Load()
 		r.delivered += got
 		r.missed += max(published-got, 0)
 		r.latencies = append(r.latencies, s.latencies...)
+		if r.nodes != nil {
+			n := &r.nodes[i%len(r.nodes)]
+			n.subscribers++
+			n.delivered += got
+			n.latencies = append(n.latencies, s.latencies...)
+		}
 	}
 	slices.Sort(r.latencies)
+	for _, n := range r.nodes {
+		slices.Sort(n.latencies)
+	}
 	return r, nil
 }
 
@@ -322,9 +358,16 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 // publisher that falls behind sends the next batch at once, so a slow
 // response delays batches but drops none.
 func publishAtRate(ctx context.Context, c benchConfig, acked func(ids []string)) (int64, error) {
-	publish := benchPublisher(c)
-	if c.publishTimes != nil {
-		publish = c.publishTimes.timed(c, publish)
+	publishers := make([]func(context.Context, []publisher.Event) ([]string, error), c.Publishers)
+	for p := range publishers {
+		pc := c
+		if c.PublishTo == "spread" {
+			pc.URL = c.nodeURL(p)
+		}
+		publishers[p] = benchPublisher(pc)
+		if c.publishTimes != nil {
+			publishers[p] = c.publishTimes.timed(c, publishers[p])
+		}
 	}
 	interval := max(time.Duration(float64(time.Second)*float64(c.Batch)/float64(c.Rate)), time.Nanosecond)
 	batches := int(c.Duration / interval)
@@ -333,6 +376,7 @@ func publishAtRate(ctx context.Context, c benchConfig, acked func(ids []string))
 	var published atomic.Int64
 	errs := make(chan error, c.Publishers)
 	for p := range c.Publishers {
+		publish := publishers[p]
 		go func() {
 			for k := p; k < batches; k += c.Publishers {
 				if wait := time.Until(start.Add(time.Duration(k) * interval)); wait > 0 {
@@ -465,8 +509,18 @@ func publishMercure(ctx context.Context, c benchConfig, httpClient *http.Client,
 	return nil
 }
 
-// openBenchStream opens stream i the way c.Reader reads it.
+// nodeURL is the hub the i-th subscriber or publisher uses: the hubs of
+// --url in turn.
+func (c benchConfig) nodeURL(i int) string {
+	if len(c.URLs) == 0 {
+		return c.URL
+	}
+	return c.URLs[i%len(c.URLs)]
+}
+
+// openBenchStream opens stream i the way c.Reader reads it, on its hub.
 func openBenchStream(ctx context.Context, c benchConfig, i int) (*benchSubscriber, error) {
+	c.URL = c.nodeURL(i)
 	if c.Reader == "epoll" {
 		return openRawSubscriber(ctx, c, i)
 	}
@@ -700,6 +754,10 @@ func (r benchResult) print(w io.Writer, c benchConfig) {
 	fmt.Fprintf(w, "latency p50      %v\n", r.percentile(0.50).Round(10*time.Microsecond))
 	fmt.Fprintf(w, "latency p99      %v\n", r.percentile(0.99).Round(10*time.Microsecond))
 	fmt.Fprintf(w, "latency max      %v\n", r.percentile(1).Round(10*time.Microsecond))
+	for _, n := range r.nodes {
+		fmt.Fprintf(w, "hub %s  %d subscribers, %.0f deliveries/s, latency p99 %v\n", n.url, n.subscribers,
+			float64(n.delivered)/r.elapsed.Seconds(), percentileOf(n.latencies, 0.99).Round(10*time.Microsecond))
+	}
 	if r.storm != nil {
 		r.storm.print(w, c)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ssehub/ssehub/internal/testserver"
 )
 
 // TestBenchDecodersTakeBytesCutAnywhere: the epoll reader's chunk decoder
@@ -105,5 +107,32 @@ func TestBenchReconnectStorm(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestBenchSpreadsOverSeveralHubs: with two hubs of one Redis log in
+// --url (and --publish-to spread), subscribers alternate between them,
+// every subscriber receives every event, and each hub's share is
+// reported.
+func TestBenchSpreadsOverSeveralHubs(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	store := "redis://" + srv.Addr + "/0?stream=bench-spread"
+	a, _ := startHub(t, testConfig(t, store))
+	b, _ := startHub(t, testConfig(t, store))
+	var out, errOut bytes.Buffer
+	args := []string{"bench", "--url", a + "," + b, "--publish-to", "spread", "--token", publisherToken(t),
+		"--subscribers", "6", "--publishers", "2", "--rate", "200", "--batch", "5", "--duration", "500ms"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"published        100 events", "delivered        600 ", "missed           0\n",
+		"hub " + a + "  3 subscribers, ", "hub " + b + "  3 subscribers, "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out.String())
+		}
+	}
+	args = []string{"bench", "--url", a + "," + b, "--publish-to", "nowhere"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code == 0 {
+		t.Error("bench took --publish-to nowhere")
 	}
 }
