@@ -24,7 +24,9 @@ func TestFiguresCountDoorsReasonsAndReplays(t *testing.T) {
 	}
 	ids := publish(t, h, hub.Event{Topics: []string{"s"}, Data: "1"}, hub.Event{Topics: []string{"s"}, Data: "2"})
 	// The slow one reads nothing: with a queue of 1 the second event
-	// ends it. Read it to its end.
+	// ends it. Reading before both are offered could take the first and
+	// leave room for the second, so read it to its end only once it ended.
+	eventually(t, func() bool { return h.Stats().SlowDisconnects == 1 })
 	for {
 		if _, err := slow.Next(ctx, nil); err != nil {
 			if !errors.Is(err, hub.ErrSlowSubscriber) {

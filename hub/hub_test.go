@@ -502,3 +502,39 @@ func eventually(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// shortPages is a log whose Read returns at most three events, as an
+// engine that caps its replies may.
+type shortPages struct{ hub.Log }
+
+func (l shortPages) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	return l.Log.Read(ctx, after, min(limit, 3))
+}
+
+// TestReplayReadsOnAfterAShortPage: a replay that gets a short page before
+// it reached the events dispatched since it registered reads on, instead of
+// going live and skipping the ones in between.
+func TestReplayReadsOnAfterAShortPage(t *testing.T) {
+	log := memory.New(memory.Options{})
+	h, err := hub.New(shortPages{log}, hub.Options{ReplayBatch: 8, RecentBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Close()
+		log.Close()
+	})
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, publish(t, h, hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i)})...)
+	}
+	// Registered once all 20 are dispatched, it finds only the 21st queued.
+	eventually(t, func() bool { return h.Stats().LastSeq == 20 })
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}, LastEventID: ids[0]})
+	publish(t, h, hub.Event{Topics: []string{"t"}, Data: "20"})
+	for i, f := range next(t, s, 20) {
+		if want := fmt.Sprint(i + 1); f.data != want {
+			t.Fatalf("frame %d has data %q, want %q", i, f.data, want)
+		}
+	}
+}

@@ -43,7 +43,9 @@ type Log interface {
 	Append(ctx context.Context, events []*Event) error
 
 	// Read returns up to limit events with Seq greater than after, oldest
-	// first. An empty result means after is at or past the end of the log.
+	// first. An empty result means after is at or past the end of the log;
+	// a shorter one does not (an engine may cap a reply), and the hub reads
+	// on.
 	// If retention has removed events that follow after, Read returns an
 	// error wrapping ErrTrimmed, so that no gap is ever silently skipped.
 	Read(ctx context.Context, after uint64, limit int) ([]*Event, error)

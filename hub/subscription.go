@@ -74,6 +74,7 @@ type Subscription struct {
 
 	// The rest is owned by the goroutine calling Next.
 	pos       uint64   // Seq of the last event delivered or skipped
+	since     uint64   // Seq dispatched when it registered: later ones are queued
 	replaying bool     // events after pos are read from the log
 	first     [][]byte // frames to deliver before anything else
 	spare     []queued
@@ -122,6 +123,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		return nil, ErrHubClosed // Close ran while this was being set up
 	}
 	s.after = req.LastEventID
+	s.since = dispatched
 	if !s.replaying {
 		s.pos = dispatched
 		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
@@ -471,7 +473,11 @@ func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, erro
 }
 
 // replayLog appends the frames s wants among the next batch of the log.
-// more is true unless the batch reached the end of the log.
+// more is true unless the batch reached the end of the log. A log may
+// return a short page before its end (an engine's reply cap, a pull that
+// expired), so a short page ends the replay only once it has reached the
+// events dispatched since s registered, which its queue holds; stopping
+// earlier would skip the events in between.
 func (s *Subscription) replayLog(ctx context.Context, out [][]byte) (_ [][]byte, more bool, err error) {
 	events, err := s.h.log.Read(ctx, s.pos, s.h.opts.ReplayBatch)
 	if err != nil {
@@ -490,5 +496,6 @@ func (s *Subscription) replayLog(ctx context.Context, out [][]byte) (_ [][]byte,
 			}
 		}
 	}
-	return out, len(events) == s.h.opts.ReplayBatch, nil
+	more = len(events) == s.h.opts.ReplayBatch || (len(events) > 0 && s.pos < s.since)
+	return out, more, nil
 }
