@@ -84,8 +84,18 @@ type Log struct {
 	tailMu    sync.Mutex
 	tailEpoch string
 
-	appendMu sync.Mutex // one append of this node at a time: see Append
-	closed   atomic.Bool
+	idsSubject string // the subject prefix of the bucket's keys
+
+	// The committer (append.go): Appends queue on reqs; Close closes quit
+	// and cancels ctx, which bounds every call the committer makes.
+	reqs       chan *appendReq
+	quit       chan struct{}
+	commitDone chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+
+	cursors cursors // read.go
+	closed  atomic.Bool
 }
 
 var (
@@ -111,13 +121,18 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	tag := strings.ToUpper(opts.Stream)
-	l := &Log{nc: nc, js: js, opts: opts, name: "SSEHUB_" + tag, subject: "ssehub." + opts.Stream, bucket: "SSEHUB_" + tag + "_IDS"}
+	l := &Log{nc: nc, js: js, opts: opts, name: "SSEHUB_" + tag, subject: "ssehub." + opts.Stream, bucket: "SSEHUB_" + tag + "_IDS",
+		reqs: make(chan *appendReq, 256), quit: make(chan struct{}), commitDone: make(chan struct{})}
+	l.idsSubject = "$KV." + l.bucket + "."
+	l.cursors.idle = make(map[uint64][]*cursor)
 	info, err := l.Info(ctx)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	l.tailEpoch = info.Epoch
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	go l.commitLoop()
 	return l, nil
 }
 
@@ -224,154 +239,7 @@ func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
 }
 
-const idHeader = "Ssehub-Id"
-
-// consumerLapse is how soon the server drops an ordered consumer this log
-// no longer reads from: each read makes one.
-const consumerLapse = 5 * time.Second
-
-// Append implements [hub.Log]. It claims the batch's ids in the bucket,
-// publishes the events in order on one connection and records each id's
-// Seq once JetStream acknowledged it. The node's appends run one at a time,
-// so one node's batches are contiguous; batches of two nodes publishing at
-// once may interleave (see logtest.Factory.BatchesMayInterleave).
-func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
-	if l.closed.Load() {
-		return hub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(events) == 0 {
-		return nil
-	}
-	if err := checkBatchIDs(events); err != nil {
-		return err
-	}
-	now := l.opts.Now()
-	msgs := make([]*natsgo.Msg, len(events))
-	for i, ev := range events {
-		if ev.Time.IsZero() {
-			ev.Time = now
-		}
-		c := *ev
-		c.Seq = 0
-		b, _ := c.MarshalBinary()
-		msgs[i] = &natsgo.Msg{Subject: l.subject, Data: b, Header: natsgo.Header{}}
-		if ev.ID != "" {
-			msgs[i].Header.Set(idHeader, ev.ID)
-		}
-	}
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
-	cctx, cancel := l.bound(ctx)
-	defer cancel()
-	first, last, err := l.state(cctx)
-	if err != nil {
-		return err
-	}
-	kv := *l.ids.Load()
-	claims, err := l.claimIDs(cctx, kv, events, first, last)
-	if err != nil {
-		l.release(kv, claims)
-		return err
-	}
-	seqs, err := l.publish(cctx, msgs)
-	if err != nil {
-		l.release(kv, claims)
-		return l.fail(ctx, "append", err)
-	}
-	for i, ev := range events {
-		ev.Seq = seqs[i]
-		if ev.ID != "" {
-			if _, err := kv.Put(cctx, idKey(ev.ID), []byte(strconv.FormatUint(ev.Seq, 10))); err != nil {
-				return l.fail(ctx, "recording an id", err)
-			}
-		}
-	}
-	return nil
-}
-
-// publish publishes msgs in order and returns their stream sequences.
-func (l *Log) publish(ctx context.Context, msgs []*natsgo.Msg) ([]uint64, error) {
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	for i, m := range msgs {
-		f, err := l.js.PublishMsgAsync(m, jetstream.WithExpectStream(l.name))
-		if err != nil {
-			return nil, err
-		}
-		futures[i] = f
-	}
-	seqs := make([]uint64, len(msgs))
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			seqs[i] = ack.Sequence
-		case err := <-f.Err():
-			return nil, err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return seqs, nil
-}
-
-// pending marks an id claimed by an append still publishing: "p UNIXMS".
-const pending = "p "
-
-// claimIDs claims each id of events in the bucket. An id already there is
-// taken if it names a retained event that carries it, or if another append
-// claimed it less than a Timeout ago; anything else (a claim whose publish
-// failed, an event trimmed away) frees it.
-func (l *Log) claimIDs(ctx context.Context, kv jetstream.KeyValue, events []*hub.Event, first, last uint64) (claims map[string]uint64, err error) {
-	claim := []byte(pending + strconv.FormatInt(time.Now().UnixMilli(), 10))
-	claims = make(map[string]uint64)
-	for _, ev := range events {
-		if ev.ID == "" {
-			continue
-		}
-		key := idKey(ev.ID)
-		entry, err := kv.Get(ctx, key)
-		var rev uint64
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			rev, err = kv.Create(ctx, key, claim)
-		case err == nil:
-			if l.taken(ctx, string(entry.Value()), ev.ID, first, last) {
-				return claims, fmt.Errorf("%w: %q", hub.ErrDuplicateID, ev.ID)
-			}
-			rev, err = kv.Update(ctx, key, claim, entry.Revision())
-		}
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return claims, fmt.Errorf("%w: %q is being published by another node", hub.ErrDuplicateID, ev.ID)
-		}
-		if err != nil {
-			return claims, l.fail(ctx, "claiming an id", err)
-		}
-		claims[key] = rev
-	}
-	return claims, nil
-}
-
-// release gives back the claims of an append that stored nothing, unless
-// another append claimed the id since (the revision moved on). A claim left
-// behind (NATS unreachable now) lapses after Timeout.
-func (l *Log) release(kv jetstream.KeyValue, claims map[string]uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
-	defer cancel()
-	for key, rev := range claims {
-		_ = kv.Delete(ctx, key, jetstream.LastRevision(rev))
-	}
-}
-
-func (l *Log) taken(ctx context.Context, value, id string, first, last uint64) bool {
-	if ms, ok := strings.CutPrefix(value, pending); ok {
-		at, _ := strconv.ParseInt(ms, 10, 64)
-		return time.Since(time.UnixMilli(at)) < l.opts.Timeout
-	}
-	held, _ := strconv.ParseUint(value, 10, 64)
-	return held >= first && held <= last && l.holds(ctx, held, id)
-}
+// consumerLapse and the cursors: see read.go.
 
 // holds reports whether the message at seq is the event with id.
 func (l *Log) holds(ctx context.Context, seq uint64, id string) bool {
@@ -380,26 +248,16 @@ func (l *Log) holds(ctx context.Context, seq uint64, id string) bool {
 		return false
 	}
 	m, err := s.GetMsg(ctx, seq)
-	return err == nil && m.Header.Get(idHeader) == id
+	if err != nil {
+		return false
+	}
+	var ev hub.Event
+	return ev.UnmarshalBinary(m.Data) == nil && ev.ID == id
 }
 
 // idKey makes a valid bucket key of any id (keys allow few characters).
 func idKey(id string) string {
 	return base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(id))
-}
-
-func checkBatchIDs(events []*hub.Event) error {
-	seen := make(map[string]bool)
-	for _, ev := range events {
-		if ev.ID == "" {
-			continue
-		}
-		if seen[ev.ID] {
-			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
-		}
-		seen[ev.ID] = true
-	}
-	return nil
 }
 
 // Lookup implements [hub.Log].
@@ -426,166 +284,22 @@ func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
 	return seq, nil
 }
 
-// Read implements [hub.Log] with an ordered consumer from after+1.
-func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
-	if l.closed.Load() {
-		return nil, hub.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		return nil, fmt.Errorf("nats: read limit %d, want at least 1", limit)
-	}
-	cctx, cancel := l.bound(ctx)
-	defer cancel()
-	first, last, err := l.state(cctx)
-	if err != nil {
-		return nil, err
-	}
-	if after+1 < first {
-		return nil, fmt.Errorf("%w: reading after %d, oldest retained is %d", hub.ErrTrimmed, after, first)
-	}
-	if after >= last {
-		return nil, nil
-	}
-	n := int(min(uint64(limit), last-after))
-	return l.fetch(cctx, after, n)
-}
-
-// fetch reads n events that exist after `after`.
-func (l *Log) fetch(ctx context.Context, after uint64, n int) ([]*hub.Event, error) {
-	c, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       after + 1,
-		InactiveThreshold: consumerLapse,
-	})
-	if err != nil {
-		return nil, l.fail(ctx, "read", err)
-	}
-	out := make([]*hub.Event, 0, n)
-	for len(out) < n {
-		wait := time.Until(deadline(ctx))
-		batch, err := c.Fetch(n-len(out), jetstream.FetchMaxWait(max(wait, time.Millisecond)))
-		if err != nil {
-			return nil, l.fail(ctx, "read", err)
-		}
-		got := 0
-		for m := range batch.Messages() {
-			ev, err := decode(m, after+uint64(len(out)))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ev)
-			got++
-		}
-		if err := batch.Error(); err != nil && got == 0 {
-			return nil, l.fail(ctx, "read", err)
-		}
-		if got == 0 {
-			return nil, l.fail(ctx, "read", context.DeadlineExceeded)
-		}
-	}
-	return out, nil
-}
-
-func deadline(ctx context.Context) time.Time {
-	if d, ok := ctx.Deadline(); ok {
-		return d
-	}
-	return time.Now().Add(time.Second)
-}
-
-// decode turns a message into the event following prev, reporting
-// ErrTrimmed when retention removed what lay between.
-func decode(m jetstream.Msg, prev uint64) (*hub.Event, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return nil, err
-	}
-	seq := md.Sequence.Stream
-	if seq != prev+1 {
-		return nil, fmt.Errorf("%w: reading after %d, the next retained is %d", hub.ErrTrimmed, prev, seq)
-	}
-	ev := new(hub.Event)
-	if err := ev.UnmarshalBinary(m.Data()); err != nil {
-		return nil, fmt.Errorf("nats: message %d: %w", seq, err)
-	}
-	ev.Seq = seq
-	return ev, nil
-}
-
-// ReadWait implements [hub.Tailer]: it reads what is there after `after`,
-// or waits in NATS for the next event, Block at a time.
-func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("nats: read limit %d, want at least 1", limit)
-	}
-	for {
-		if l.closed.Load() {
-			return nil, hub.ErrClosed
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := l.tailTold(); err != nil {
-			return nil, err
-		}
-		evs, err := l.Read(ctx, after, limit)
-		if err != nil || len(evs) > 0 {
-			return evs, err
-		}
-		if err := l.waitNext(ctx, after); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// waitNext waits up to Block for a message after `after`.
-func (l *Log) waitNext(ctx context.Context, after uint64) error {
-	cctx, cancel := context.WithTimeout(ctx, l.opts.Block+l.opts.Timeout)
-	defer cancel()
-	c, err := l.js.OrderedConsumer(cctx, l.name, jetstream.OrderedConsumerConfig{
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       after + 1,
-		InactiveThreshold: consumerLapse,
-	})
-	if err != nil {
-		return l.fail(ctx, "tail", err)
-	}
-	// Next does not watch ctx: a cancelled wait ends within Block.
-	_, err = c.Next(jetstream.FetchMaxWait(l.opts.Block))
-	if err != nil && !errors.Is(err, natsgo.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-		return l.fail(ctx, "tail", err)
-	}
-	return nil
-}
-
-func (l *Log) tailTold() error {
-	current := *l.epoch.Load()
-	l.tailMu.Lock()
-	defer l.tailMu.Unlock()
-	if l.tailEpoch != current {
-		old := l.tailEpoch
-		l.tailEpoch = current
-		return fmt.Errorf("nats: the log moved from epoch %q to %q: %w", old, current, hub.ErrReplaced)
-	}
-	return nil
-}
-
-// Wait implements [hub.Log].
-func (l *Log) Wait(ctx context.Context, after uint64) error {
-	_, err := l.ReadWait(ctx, after, 1)
-	if errors.Is(err, hub.ErrTrimmed) {
-		return nil
-	}
-	return err
-}
-
 // Close implements [hub.Log]. JetStream keeps the events.
 func (l *Log) Close() error {
 	if l.closed.Swap(true) {
 		return nil
+	}
+	l.cancel()
+	close(l.quit)
+	<-l.commitDone
+	l.cursors.mu.Lock()
+	idle := l.cursors.idle
+	l.cursors.idle = nil
+	l.cursors.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			l.drop(c)
+		}
 	}
 	l.nc.Close()
 	return nil

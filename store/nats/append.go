@@ -1,0 +1,402 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// maxGroup bounds the events one commit publishes, well within the
+// client's window of unacknowledged asynchronous publishes (4,000).
+const maxGroup = 1024
+
+// appendReq is one Append on its way to the committer.
+type appendReq struct {
+	events []*hub.Event
+	msgs   []*natsgo.Msg
+	// claims maps the bucket key of each id this request claimed to the
+	// claim's revision, so that a failed request gives back only its own.
+	claims map[string]uint64
+	seqs   []uint64 // the stream sequence of each message, 0 until acknowledged
+	err    error
+	done   chan error
+}
+
+// Append implements [hub.Log]. The events are encoded by the calling
+// goroutine; one committer goroutine then takes every Append waiting at that
+// moment and commits them together: their ids are claimed in the bucket by
+// one train of asynchronous publishes, their messages go out in order on
+// the log's one connection without waiting for each acknowledgement, and
+// the acknowledgements are awaited all at once. So concurrent publishers
+// share the round trips instead of queueing behind each other's. A node's
+// messages reach the stream in the order it sends them, so each batch is
+// contiguous among this node's; another node's may fall between
+// (logtest.Factory.BatchesMayInterleave).
+func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
+	if l.closed.Load() {
+		return hub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if err := checkBatchIDs(events); err != nil {
+		return err
+	}
+	now := l.opts.Now()
+	r := &appendReq{events: events, msgs: make([]*natsgo.Msg, len(events)), seqs: make([]uint64, len(events)), done: make(chan error, 1)}
+	limit := l.nc.MaxPayload()
+	for i, ev := range events {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		c := *ev
+		c.Seq = 0
+		b, _ := c.MarshalBinary()
+		if limit > 0 && int64(len(b)+len(l.subject)) > limit {
+			// Refused before anything is sent: the batch stays all-or-nothing.
+			return fmt.Errorf("nats: event %d takes %d bytes, above the server's max_payload of %d: %w", i, len(b), limit, hub.ErrUnavailable)
+		}
+		r.msgs[i] = &natsgo.Msg{Subject: l.subject, Data: b}
+	}
+	select {
+	case l.reqs <- r:
+	case <-l.quit:
+		return hub.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// The committer has the request now; its answer comes within its
+	// bound (Timeout per step), so it is awaited even if ctx ends, to
+	// report what happened.
+	return <-r.done
+}
+
+// commitLoop is the committer: the only goroutine that publishes events.
+func (l *Log) commitLoop() {
+	defer close(l.commitDone)
+	group := make([]*appendReq, 0, 64)
+	for {
+		select {
+		case r := <-l.reqs:
+			group = l.gather(append(group[:0], r))
+			l.commit(group)
+			clear(group)
+		case <-l.quit:
+			for {
+				select {
+				case r := <-l.reqs:
+					r.done <- hub.ErrClosed
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// gather adds the Appends already waiting to group, up to maxGroup events.
+func (l *Log) gather(group []*appendReq) []*appendReq {
+	n := len(group[0].events)
+	for n < maxGroup {
+		select {
+		case r := <-l.reqs:
+			group = append(group, r)
+			n += len(r.events)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// commit claims the group's ids, publishes its events, checks the epoch,
+// records the ids and answers every request.
+func (l *Log) commit(group []*appendReq) {
+	ctx, cancel := context.WithTimeout(l.ctx, l.opts.Timeout)
+	defer cancel()
+	kv := *l.ids.Load()
+	live := l.claimGroup(ctx, kv, group)
+	if len(live) == 0 {
+		return
+	}
+	l.publishGroup(ctx, live)
+	// The epoch is checked after the acknowledgements, not before: a
+	// stream that still has this log's epoch now is the one that stored
+	// them, since a stream replaced in between could not have it. Checked
+	// before, a stream replaced between the check and the publish would
+	// take the events under the old epoch's ids.
+	if _, _, err := l.state(ctx); err != nil {
+		for _, r := range live {
+			r.done <- err
+		}
+		return
+	}
+	l.recordIDs(ctx, kv, live)
+	for _, r := range live {
+		if r.err != nil {
+			l.release(kv, r)
+			r.done <- r.err
+			continue
+		}
+		for i, ev := range r.events {
+			ev.Seq = r.seqs[i]
+		}
+		r.done <- nil
+	}
+}
+
+// publishGroup publishes the messages of every request in order, then
+// waits for all their acknowledgements, setting each request's seqs or err.
+func (l *Log) publishGroup(ctx context.Context, group []*appendReq) {
+	type sent struct {
+		r   *appendReq
+		i   int
+		ack jetstream.PubAckFuture
+	}
+	futures := make([]sent, 0, len(group))
+	for _, r := range group {
+		for i, m := range r.msgs {
+			f, err := l.js.PublishMsgAsync(m)
+			if err != nil {
+				r.err = l.fail(ctx, "append", err)
+				break
+			}
+			futures = append(futures, sent{r, i, f})
+		}
+	}
+	for _, s := range futures {
+		ack, err := await(ctx, s.ack)
+		switch {
+		case err != nil:
+			if s.r.err == nil {
+				s.r.err = l.fail(ctx, "append", err)
+			}
+		case ack.Stream != l.name:
+			if s.r.err == nil {
+				s.r.err = fmt.Errorf("nats: append: stored in stream %q, not %q: %w", ack.Stream, l.name, hub.ErrReplaced)
+			}
+		default:
+			s.r.seqs[s.i] = ack.Sequence
+		}
+	}
+}
+
+// await waits for one asynchronous publish's acknowledgement.
+func await(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// pending marks an id claimed by an append still publishing: "p UNIXMS".
+const pending = "p "
+
+// claimGroup claims the ids of every request of group in the bucket and
+// returns the requests whose ids are all theirs now; the others are
+// answered. Each claim is first tried as a create (the key must have no
+// entry), all at once; a key that has one is judged by claimOne.
+func (l *Log) claimGroup(ctx context.Context, kv jetstream.KeyValue, group []*appendReq) []*appendReq {
+	type claim struct {
+		r   *appendReq
+		id  string
+		key string
+		ack jetstream.PubAckFuture
+	}
+	value := []byte(pending + strconv.FormatInt(time.Now().UnixMilli(), 10))
+	var claims []claim
+	for _, r := range group {
+		for _, ev := range r.events {
+			if ev.ID == "" {
+				continue
+			}
+			key := idKey(ev.ID)
+			m := &natsgo.Msg{Subject: l.idsSubject + key, Data: value}
+			f, err := l.js.PublishMsgAsync(m, jetstream.WithExpectLastSequencePerSubject(0))
+			if err != nil {
+				r.err = l.fail(ctx, "claiming an id", err)
+				break
+			}
+			claims = append(claims, claim{r, ev.ID, key, f})
+		}
+	}
+	if len(claims) == 0 && !failed(group) {
+		return group
+	}
+	var extent *[2]uint64 // the stream's first and last, read once if needed
+	for _, c := range claims {
+		ack, err := await(ctx, c.ack)
+		if err == nil {
+			c.r.claim(c.key, ack.Sequence)
+			continue
+		}
+		if c.r.err != nil {
+			continue
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			c.r.err = l.fail(ctx, "claiming an id", err)
+			continue
+		}
+		if extent == nil {
+			first, last, err := l.state(ctx)
+			if err != nil {
+				c.r.err = err
+				continue
+			}
+			extent = &[2]uint64{first, last}
+		}
+		rev, err := l.claimOne(ctx, kv, c.id, c.key, value, extent[0], extent[1])
+		if err != nil {
+			c.r.err = err
+			continue
+		}
+		c.r.claim(c.key, rev)
+	}
+	live := group[:0:0]
+	for _, r := range group {
+		if r.err != nil {
+			l.release(kv, r)
+			r.done <- r.err
+			continue
+		}
+		live = append(live, r)
+	}
+	return live
+}
+
+func (r *appendReq) claim(key string, rev uint64) {
+	if r.claims == nil {
+		r.claims = make(map[string]uint64)
+	}
+	r.claims[key] = rev
+}
+
+// claimOne claims an id whose key has an entry: it is taken if it names a
+// retained event that carries it, or if another append claimed it less
+// than a Timeout ago; anything else (a claim whose publish failed, an event
+// trimmed away, a deleted key) frees it.
+func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key string, value []byte, first, last uint64) (uint64, error) {
+	entry, err := kv.Get(ctx, key)
+	var rev uint64
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		rev, err = kv.Create(ctx, key, value)
+	case err == nil:
+		if l.taken(ctx, string(entry.Value()), id, first, last) {
+			return 0, fmt.Errorf("%w: %q", hub.ErrDuplicateID, id)
+		}
+		rev, err = kv.Update(ctx, key, value, entry.Revision())
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("%w: %q is being published by another append", hub.ErrDuplicateID, id)
+	}
+	if err != nil {
+		return 0, l.fail(ctx, "claiming an id", err)
+	}
+	return rev, nil
+}
+
+// recordIDs writes the Seq of every stored event that has an id into the
+// bucket, all at once; a request whose record failed fails.
+func (l *Log) recordIDs(ctx context.Context, kv jetstream.KeyValue, group []*appendReq) {
+	type record struct {
+		r   *appendReq
+		key string
+		ack jetstream.PubAckFuture
+	}
+	var records []record
+	for _, r := range group {
+		for i, ev := range r.events {
+			if ev.ID == "" || r.seqs[i] == 0 {
+				continue
+			}
+			key := idKey(ev.ID)
+			m := &natsgo.Msg{Subject: l.idsSubject + key, Data: strconv.AppendUint(nil, r.seqs[i], 10)}
+			f, err := l.js.PublishMsgAsync(m)
+			if err != nil {
+				r.err = cmpErr(r.err, l.fail(ctx, "recording an id", err))
+				continue
+			}
+			records = append(records, record{r, key, f})
+		}
+	}
+	for _, rec := range records {
+		if _, err := await(ctx, rec.ack); err != nil {
+			rec.r.err = cmpErr(rec.r.err, l.fail(ctx, "recording an id", err))
+			continue
+		}
+		delete(rec.r.claims, rec.key) // recorded: no longer a claim to give back
+	}
+}
+
+func cmpErr(old, err error) error {
+	if old != nil {
+		return old
+	}
+	return err
+}
+
+// release gives back the claims of a request that failed, unless another
+// append claimed the id since (the revision moved on). A claim left behind
+// (NATS unreachable now) lapses after Timeout.
+func (l *Log) release(kv jetstream.KeyValue, r *appendReq) {
+	if len(r.claims) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+	defer cancel()
+	for key, rev := range r.claims {
+		_ = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	}
+}
+
+func (l *Log) taken(ctx context.Context, value, id string, first, last uint64) bool {
+	if ms, ok := strings.CutPrefix(value, pending); ok {
+		at, _ := strconv.ParseInt(ms, 10, 64)
+		return time.Since(time.UnixMilli(at)) < l.opts.Timeout
+	}
+	held, _ := strconv.ParseUint(value, 10, 64)
+	return held >= first && held <= last && l.holds(ctx, held, id)
+}
+
+func failed(group []*appendReq) bool {
+	for _, r := range group {
+		if r.err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// checkBatchIDs refuses a batch that repeats an id.
+func checkBatchIDs(events []*hub.Event) error {
+	var seen map[string]bool
+	for _, ev := range events {
+		if ev.ID == "" {
+			continue
+		}
+		if seen[ev.ID] {
+			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
+		}
+		if seen == nil {
+			seen = make(map[string]bool)
+		}
+		seen[ev.ID] = true
+	}
+	return nil
+}

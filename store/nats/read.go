@@ -1,0 +1,397 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// A cursor reads the stream in order from one position: an ephemeral pull
+// consumer on the server and the subscription its messages arrive on. A
+// reader that goes on where its last Read ended (a replaying subscriber,
+// the tail) finds its cursor again by position, so a replay of many pages
+// costs one consumer and one round trip per page, and the server knows how
+// many messages follow each one (their count rides on every message), so
+// most pages need no question about the stream's extent.
+type cursor struct {
+	consumer string
+	inbox    string
+	sub      *natsgo.Subscription
+	next     uint64 // the Seq the next message has
+	pending  uint64 // messages after next-1, as the server last said
+	idle     time.Time
+}
+
+// consumerLapse is how soon the server drops a consumer nobody pulls from;
+// the log forgets its cursors sooner (cursorIdle), so it never pulls from
+// one the server dropped, except after a pause of its own.
+const (
+	consumerLapse  = 10 * time.Second
+	cursorIdle     = consumerLapse / 2
+	maxIdleCursors = 1024
+)
+
+// cursors keeps the cursors no Read uses now, by the position they read
+// next (after+1).
+type cursors struct {
+	mu    sync.Mutex
+	idle  map[uint64][]*cursor
+	n     int
+	swept time.Time
+}
+
+// take returns an idle cursor whose next message follows after, or nil.
+func (cs *cursors) take(after uint64) *cursor {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	list := cs.idle[after+1]
+	if len(list) == 0 {
+		return nil
+	}
+	c := list[len(list)-1]
+	list[len(list)-1] = nil
+	if len(list) == 1 {
+		delete(cs.idle, after+1)
+	} else {
+		cs.idle[after+1] = list[:len(list)-1]
+	}
+	cs.n--
+	return c
+}
+
+// put keeps c for the next Read at its position, and returns the cursors
+// to drop: c itself when too many are kept or the log is closed, and those
+// idle for longer than cursorIdle.
+func (cs *cursors) put(c *cursor, closed bool) (drop []*cursor) {
+	now := time.Now()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	closed = closed || cs.idle == nil // Close took the pool
+	if closed || cs.n >= maxIdleCursors {
+		drop = append(drop, c)
+	} else {
+		c.idle = now
+		cs.idle[c.next] = append(cs.idle[c.next], c)
+		cs.n++
+	}
+	if now.Sub(cs.swept) < time.Second && !closed {
+		return drop
+	}
+	cs.swept = now
+	for pos, list := range cs.idle {
+		kept := list[:0]
+		for _, c := range list {
+			if closed || now.Sub(c.idle) > cursorIdle {
+				drop = append(drop, c)
+				cs.n--
+			} else {
+				kept = append(kept, c)
+			}
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(cs.idle, pos)
+		} else {
+			cs.idle[pos] = kept
+		}
+	}
+	return drop
+}
+
+// keep gives c back to the pool.
+func (l *Log) keep(c *cursor) {
+	for _, d := range l.cursors.put(c, l.closed.Load()) {
+		l.drop(d)
+	}
+}
+
+// drop ends a cursor: its subscription now, its consumer by a request that
+// expects no answer (the server would drop it after consumerLapse anyway).
+func (l *Log) drop(c *cursor) {
+	_ = c.sub.Unsubscribe()
+	_ = l.nc.Publish("$JS.API.CONSUMER.DELETE."+l.name+"."+c.consumer, nil)
+}
+
+// newCursor makes a cursor whose first message is the one at start.
+func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
+	cons, err := l.js.CreateConsumer(ctx, l.name, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: consumerLapse,
+		MemoryStorage:     true,
+		Replicas:          1,
+	})
+	if err != nil {
+		return nil, l.fail(ctx, "read", err)
+	}
+	info := cons.CachedInfo()
+	c := &cursor{consumer: info.Name, inbox: l.nc.NewInbox(), next: start, pending: info.NumPending}
+	if c.sub, err = l.nc.SubscribeSync(c.inbox); err != nil {
+		_ = l.nc.Publish("$JS.API.CONSUMER.DELETE."+l.name+"."+c.consumer, nil)
+		return nil, l.fail(ctx, "read", err)
+	}
+	// A page is bounded by the Read's limit; its bytes by the events'.
+	_ = c.sub.SetPendingLimits(-1, -1)
+	return c, nil
+}
+
+// Errors of one pull, handled by Read.
+var (
+	// errGap: the next message is not the one at the cursor's position
+	// (retention removed what lay between, or a message was lost).
+	errGap = errors.New("a message is missing")
+	// errStale: the cursor cannot serve (its consumer is gone, or it
+	// answered nothing while the stream said there was more).
+	errStale = errors.New("the read gave nothing")
+)
+
+// pull asks c's consumer for n messages, waiting up to wait for them, and
+// decodes what arrives. ok says the request ended as the server meant (n
+// messages or its status saying it has no more now), so c may serve again;
+// on any other end the caller drops c. The events returned are valid even
+// with an error.
+func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (evs []*hub.Event, ok bool, err error) {
+	req := strconv.AppendInt([]byte(`{"batch":`), int64(n), 10)
+	req = strconv.AppendInt(append(req, `,"expires":`...), int64(wait), 10)
+	req = append(req, '}')
+	if err := l.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+l.name+"."+c.consumer, c.inbox, req); err != nil {
+		return nil, false, err
+	}
+	evs = make([]*hub.Event, 0, n)
+	for len(evs) < n {
+		m, err := c.sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return evs, false, err
+		}
+		if len(m.Data) == 0 && m.Header != nil {
+			switch m.Header.Get("Status") {
+			case "":
+			case "404", "408": // nothing more now; the request is over
+				return evs, true, nil
+			case "100": // a heartbeat: not asked for, harmless
+				continue
+			default: // 409 (consumer deleted, …), 503 (no consumer)
+				return evs, false, fmt.Errorf("%w: %s %s", errStale, m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+		}
+		seq, left, parsed := ackFields(m.Reply)
+		if !parsed {
+			return evs, false, fmt.Errorf("nats: read: a message with reply %q", m.Reply)
+		}
+		if seq != c.next {
+			return evs, false, fmt.Errorf("%w: want %d, got %d", errGap, c.next, seq)
+		}
+		ev := new(hub.Event)
+		if err := ev.UnmarshalBinary(m.Data); err != nil {
+			return evs, false, fmt.Errorf("nats: message %d: %w", seq, err)
+		}
+		ev.Seq = seq
+		evs = append(evs, ev)
+		c.next, c.pending = seq+1, left
+	}
+	return evs, true, nil
+}
+
+// ackFields reads the stream sequence and the count of messages pending
+// after it from a consumer message's reply subject, without allocating:
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>,
+// or the newer form with a domain and an account hash after ACK (and maybe
+// a last random token).
+func ackFields(reply string) (seq, pending uint64, ok bool) {
+	var tok [12]string
+	n := 0
+	for start := 0; n < len(tok); {
+		i := start
+		for i < len(reply) && reply[i] != '.' {
+			i++
+		}
+		tok[n] = reply[start:i]
+		n++
+		if i >= len(reply) {
+			break
+		}
+		start = i + 1
+	}
+	if n < 9 || tok[0] != "$JS" || tok[1] != "ACK" {
+		return 0, 0, false
+	}
+	sseq, pend := tok[5], tok[8]
+	if n >= 11 {
+		sseq, pend = tok[7], tok[10]
+	}
+	seq, err1 := strconv.ParseUint(sseq, 10, 64)
+	pending, err2 := strconv.ParseUint(pend, 10, 64)
+	return seq, pending, err1 == nil && err2 == nil
+}
+
+// Read implements [hub.Log]: one page through a cursor at after+1.
+func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	if l.closed.Load() {
+		return nil, hub.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("nats: read limit %d, want at least 1", limit)
+	}
+	cctx, cancel := l.bound(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		evs, err := l.readPage(cctx, after, limit)
+		if errors.Is(err, errStale) && attempt < 2 {
+			continue // a new cursor, after a look at the stream
+		}
+		if err != nil && !errors.Is(err, hub.ErrTrimmed) && !errors.Is(err, hub.ErrReplaced) {
+			err = l.fail(ctx, "read", err)
+		}
+		return evs, err
+	}
+}
+
+// readPage reads up to limit events after `after`. It asks the stream for
+// its extent only when the cursor does not know that events follow: for
+// the first page, at the end of the log and after a failure. The extent is
+// what tells a trimmed position and a replaced stream.
+func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	c := l.cursors.take(after)
+	var n int
+	if c != nil && c.pending > 0 {
+		n = int(min(uint64(limit), c.pending))
+	} else {
+		first, last, err := l.state(ctx)
+		switch {
+		case err != nil:
+		case after+1 < first:
+			err = fmt.Errorf("%w: reading after %d, oldest retained is %d", hub.ErrTrimmed, after, first)
+		case after >= last:
+			if c != nil {
+				l.keep(c)
+			}
+			return nil, nil
+		}
+		if err != nil {
+			if c != nil {
+				l.drop(c)
+			}
+			return nil, err
+		}
+		n = int(min(uint64(limit), last-after))
+		if c == nil {
+			if c, err = l.newCursor(ctx, after+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	evs, ok, err := l.pull(ctx, c, n, l.opts.Block)
+	if !ok {
+		l.drop(c)
+	} else {
+		if len(evs) == 0 {
+			c.pending = 0 // it knew of more than the server had: ask the stream
+		}
+		l.keep(c)
+	}
+	switch {
+	case len(evs) > 0:
+		return evs, nil // what follows is the next Read's to judge
+	case errors.Is(err, errGap):
+		if first, _, serr := l.state(ctx); serr != nil || after+1 >= first {
+			return nil, fmt.Errorf("%w: %v", errStale, err)
+		}
+		return nil, fmt.Errorf("%w: reading after %d: %v", hub.ErrTrimmed, after, err)
+	case err == nil:
+		return nil, fmt.Errorf("%w: no message arrived after %d", errStale, after)
+	}
+	return nil, err
+}
+
+// ReadWait implements [hub.Tailer]: it reads what is there after `after`,
+// or waits in NATS for the next event, Block at a time, on a cursor kept
+// from one call to the next.
+func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("nats: read limit %d, want at least 1", limit)
+	}
+	for {
+		if l.closed.Load() {
+			return nil, hub.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := l.tailTold(); err != nil {
+			return nil, err
+		}
+		evs, err := l.Read(ctx, after, limit)
+		if err != nil || len(evs) > 0 {
+			return evs, err
+		}
+		if evs, err = l.waitNext(ctx, after); err != nil || len(evs) > 0 {
+			return evs, err
+		}
+	}
+}
+
+// waitNext waits up to Block for the message after `after` and returns
+// it, or nothing when none came (or the cursor could not serve: the next
+// Read looks at the stream).
+func (l *Log) waitNext(ctx context.Context, after uint64) ([]*hub.Event, error) {
+	c := l.cursors.take(after)
+	if c == nil {
+		cctx, cancel := l.bound(ctx)
+		var err error
+		c, err = l.newCursor(cctx, after+1)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, l.opts.Block+l.opts.Timeout)
+	defer cancel()
+	evs, ok, err := l.pull(wctx, c, 1, l.opts.Block)
+	if ok {
+		l.keep(c)
+		return evs, nil
+	}
+	l.drop(c)
+	switch {
+	case l.closed.Load():
+		return nil, hub.ErrClosed
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case len(evs) > 0 || errors.Is(err, errGap) || errors.Is(err, errStale):
+		return evs, nil
+	}
+	return nil, l.fail(ctx, "tail", err)
+}
+
+func (l *Log) tailTold() error {
+	current := *l.epoch.Load()
+	l.tailMu.Lock()
+	defer l.tailMu.Unlock()
+	if l.tailEpoch != current {
+		old := l.tailEpoch
+		l.tailEpoch = current
+		return fmt.Errorf("nats: the log moved from epoch %q to %q: %w", old, current, hub.ErrReplaced)
+	}
+	return nil
+}
+
+// Wait implements [hub.Log].
+func (l *Log) Wait(ctx context.Context, after uint64) error {
+	_, err := l.ReadWait(ctx, after, 1)
+	if errors.Is(err, hub.ErrTrimmed) {
+		return nil
+	}
+	return err
+}
