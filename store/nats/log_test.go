@@ -111,3 +111,99 @@ func TestOpenFailsFastWithoutNATS(t *testing.T) {
 		t.Fatalf("Open without NATS: %v; want an error wrapping ErrUnavailable", err)
 	}
 }
+
+// appendN appends n events without ids.
+func appendN(t *testing.T, l *Log, n int) {
+	t.Helper()
+	batch := make([]*hub.Event, n)
+	for i := range batch {
+		batch[i] = &hub.Event{Topics: []string{"t"}, Data: "e"}
+	}
+	if err := l.Append(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReadGoesOnWhenTheServerDroppedItsConsumer: a reader's cursor keeps
+// a consumer on the server between pages; when the server no longer has
+// it (dropped by an operator, lapsed), the next page still arrives whole.
+func TestReadGoesOnWhenTheServerDroppedItsConsumer(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "dropped"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 20)
+	page, err := l.Read(t.Context(), 0, 10)
+	if err != nil || len(page) != 10 {
+		t.Fatalf("first page: %d events, %v", len(page), err)
+	}
+	s, err := l.JetStream().Stream(t.Context(), l.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := s.ConsumerNames(t.Context())
+	n := 0
+	for name := range names.Name() {
+		if err := s.DeleteConsumer(t.Context(), name); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("the reader keeps no consumer between pages")
+	}
+	page, err = l.Read(t.Context(), 10, 10)
+	if err != nil || len(page) != 10 || page[0].Seq != 11 || page[9].Seq != 20 {
+		t.Fatalf("the page after the consumer was dropped: %d events, %v", len(page), err)
+	}
+}
+
+// TestReadBetweenPagesSeesTrimming: retention that removes the events a
+// reader's cursor was about to read is reported as ErrTrimmed, not skipped.
+func TestReadBetweenPagesSeesTrimming(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "trim", Retention: hub.Retention{MaxEvents: 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 30)
+	if page, err := l.Read(t.Context(), 0, 10); err != nil || len(page) != 10 {
+		t.Fatalf("first page: %d events, %v", len(page), err)
+	}
+	appendN(t, l, 15) // the stream keeps 16..45 now
+	_, err = l.Read(t.Context(), 10, 10)
+	if !errors.Is(err, hub.ErrTrimmed) {
+		t.Fatalf("Read(10) after 11..15 were trimmed: %v, want ErrTrimmed", err)
+	}
+}
+
+// TestReadBetweenPagesSeesANewStream: a stream replaced between two pages
+// of one reader is reported as ErrReplaced, never read as the old one.
+func TestReadBetweenPagesSeesANewStream(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "replaced"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 30)
+	if page, err := l.Read(t.Context(), 0, 10); err != nil || len(page) != 10 {
+		t.Fatalf("first page: %d events, %v", len(page), err)
+	}
+	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(t.Context(), srv.URL(), Options{Stream: "replaced"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	appendN(t, other, 30)
+	_, err = l.Read(t.Context(), 10, 10)
+	if !errors.Is(err, hub.ErrReplaced) {
+		t.Fatalf("Read(10) after the stream was made again: %v, want ErrReplaced", err)
+	}
+}

@@ -37,6 +37,11 @@ const (
 	consumerLapse  = 10 * time.Second
 	cursorIdle     = consumerLapse / 2
 	maxIdleCursors = 1024
+	// staleAfter is how long after a pull request's expiry its cursor is
+	// given up on.
+	staleAfter = time.Second
+	// readWait is the expiry of a pull for events known to be there.
+	readWait = 250 * time.Millisecond
 )
 
 // cursors keeps the cursors no Read uses now, by the position they read
@@ -160,6 +165,11 @@ var (
 // on any other end the caller drops c. The events returned are valid even
 // with an error.
 func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (evs []*hub.Event, ok bool, err error) {
+	// A consumer the server no longer has answers nothing at all (no
+	// "no responders" status), so silence past the request's own expiry
+	// means a stale cursor.
+	pctx, cancel := context.WithTimeout(ctx, wait+staleAfter)
+	defer cancel()
 	req := strconv.AppendInt([]byte(`{"batch":`), int64(n), 10)
 	req = strconv.AppendInt(append(req, `,"expires":`...), int64(wait), 10)
 	req = append(req, '}')
@@ -168,8 +178,11 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 	}
 	evs = make([]*hub.Event, 0, n)
 	for len(evs) < n {
-		m, err := c.sub.NextMsgWithContext(ctx)
+		m, err := c.sub.NextMsgWithContext(pctx)
 		if err != nil {
+			if ctx.Err() == nil && pctx.Err() != nil {
+				err = fmt.Errorf("%w: no answer within %v", errStale, wait+staleAfter)
+			}
 			return evs, false, err
 		}
 		if len(m.Data) == 0 && m.Header != nil {
@@ -292,7 +305,7 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 			}
 		}
 	}
-	evs, ok, err := l.pull(ctx, c, n, l.opts.Block)
+	evs, ok, err := l.pull(ctx, c, n, min(readWait, l.opts.Block))
 	if !ok {
 		l.drop(c)
 	} else {
@@ -356,9 +369,7 @@ func (l *Log) waitNext(ctx context.Context, after uint64) ([]*hub.Event, error) 
 			return nil, err
 		}
 	}
-	wctx, cancel := context.WithTimeout(ctx, l.opts.Block+l.opts.Timeout)
-	defer cancel()
-	evs, ok, err := l.pull(wctx, c, 1, l.opts.Block)
+	evs, ok, err := l.pull(ctx, c, 1, l.opts.Block)
 	if ok {
 		l.keep(c)
 		return evs, nil
