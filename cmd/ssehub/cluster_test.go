@@ -545,7 +545,10 @@ func testWipe(t *testing.T, bin string, srv *testserver.Server, store string) {
 
 func TestClusterMetricsCountEveryNodesSubscribers(t *testing.T) {
 	bin := buildHub(t)
-	_, store := redisStore(t)
+	eachEngine(t, func(t *testing.T, _ *testserver.Server, store string) { testMetricsCountEveryNode(t, bin, store) })
+}
+
+func testMetricsCountEveryNode(t *testing.T, bin, store string) {
 	a, b := startNode(t, bin, store), startNode(t, bin, store)
 	subscribeTo(t, a.base+"/events?topic=m", "")
 	subscribeTo(t, a.base+"/events?topic=m", "")

@@ -41,7 +41,7 @@ import (
 type Options struct {
 	// Stream names the log (default "ssehub"): the JetStream stream
 	// SSEHUB_<Stream> on subject ssehub.<Stream>, and the bucket
-	// SSEHUB_<Stream>_IDS.
+	// SSEHUB_<Stream>_IDS (and SSEHUB_<Stream>_NODES for the cluster's figures).
 	Stream string
 	// Retention bounds what the log keeps, as the stream's limits:
 	// JetStream applies them itself, by its own clock.
@@ -86,6 +86,9 @@ type Log struct {
 
 	idsSubject string // the subject prefix of the bucket's keys
 
+	nodesBucket string                             // the cluster's figures (nodes.go)
+	nodesKV     atomic.Pointer[jetstream.KeyValue] // that bucket, once made
+
 	// The committer (append.go): Appends queue on reqs; Close closes quit
 	// and cancels ctx, which bounds every call the committer makes.
 	reqs       chan *appendReq
@@ -124,6 +127,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	l := &Log{nc: nc, js: js, opts: opts, name: "SSEHUB_" + tag, subject: "ssehub." + opts.Stream, bucket: "SSEHUB_" + tag + "_IDS",
 		reqs: make(chan *appendReq, 256), quit: make(chan struct{}), commitDone: make(chan struct{})}
 	l.idsSubject = "$KV." + l.bucket + "."
+	l.nodesBucket = "SSEHUB_" + tag + "_NODES"
 	l.cursors.idle = make(map[uint64][]*cursor)
 	info, err := l.Info(ctx)
 	if err != nil {

@@ -207,3 +207,51 @@ func TestReadBetweenPagesSeesANewStream(t *testing.T) {
 		t.Fatalf("Read(10) after the stream was made again: %v, want ErrReplaced", err)
 	}
 }
+
+// TestNodesCountEveryHandlesReports: two handles (two nodes) report their
+// subscribers; each sees both, and a report lapses after its ttl.
+func TestNodesCountEveryHandlesReports(t *testing.T) {
+	srv := testserver.NATS(t)
+	a, err := Open(t.Context(), srv.URL(), Options{Stream: "nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(t.Context(), srv.URL(), Options{Stream: "nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got, err := a.Nodes(t.Context()); err != nil || len(got) != 0 {
+		t.Fatalf("Nodes before any report = %v, %v; want none", got, err)
+	}
+	if err := a.ReportNode(t.Context(), "web-1:8080", 2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReportNode(t.Context(), "web-2:8080", 1, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReportNode(t.Context(), "web-1:8080", 3, time.Minute); err != nil { // a later report replaces
+		t.Fatal(err)
+	}
+	got, err := b.Nodes(t.Context())
+	if err != nil || len(got) != 2 || got["web-1:8080"] != 3 || got["web-2:8080"] != 1 {
+		t.Fatalf("Nodes = %v, %v; want web-1:8080 3 and web-2:8080 1", got, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := a.Nodes(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 1 && got["web-1:8080"] == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the report with a ttl of 300ms is still counted after 10s: %v", got)
+		}
+		<-tick.C
+	}
+}
