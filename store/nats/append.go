@@ -130,7 +130,9 @@ func (l *Log) commit(group []*appendReq) {
 	if len(live) == 0 {
 		return
 	}
-	l.publishGroup(ctx, live)
+	if broken := l.publishGroup(ctx, live); broken {
+		l.remakeBroken(ctx)
+	}
 	// The epoch is checked after the acknowledgements, not before: a
 	// stream that still has this log's epoch now is the one that stored
 	// them, since a stream replaced in between could not have it. Checked
@@ -158,7 +160,8 @@ func (l *Log) commit(group []*appendReq) {
 
 // publishGroup publishes the messages of every request in order, then
 // waits for all their acknowledgements, setting each request's seqs or err.
-func (l *Log) publishGroup(ctx context.Context, group []*appendReq) {
+// broken reports that the stream could not open its own files.
+func (l *Log) publishGroup(ctx context.Context, group []*appendReq) (broken bool) {
 	type sent struct {
 		r   *appendReq
 		i   int
@@ -179,6 +182,8 @@ func (l *Log) publishGroup(ctx context.Context, group []*appendReq) {
 		ack, err := await(ctx, s.ack)
 		switch {
 		case err != nil:
+			var apiErr *jetstream.APIError
+			broken = broken || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBlockFile
 			if s.r.err == nil {
 				s.r.err = l.fail(ctx, "append", err)
 			}
@@ -190,6 +195,31 @@ func (l *Log) publishGroup(ctx context.Context, group []*appendReq) {
 			s.r.seqs[s.i] = ack.Sequence
 		}
 	}
+	return broken
+}
+
+// errCodeBlockFile is JetStream's "error opening msg block file".
+const errCodeBlockFile = 10077
+
+// remakeBroken deletes a stream of this log's epoch that cannot store
+// (its files are missing) while it holds nothing and stored nothing since
+// it was made, so that the next Info makes it again. nats-server 2.9 can
+// leave a stream so when it is made again right after it was deleted: the
+// new stream took up the old one's last sequence (its LastTime is before
+// its own creation) from files that were being removed (seen with
+// TestClusterWipedLogResetsClients). Nothing is lost: the stream is empty;
+// the nodes move to the new one's epoch, as after the deletion.
+func (l *Log) remakeBroken(ctx context.Context) {
+	s, err := l.js.Stream(ctx, l.name)
+	if err != nil {
+		return
+	}
+	si := s.CachedInfo()
+	inherited := si.State.LastSeq == 0 || si.State.LastTime.Before(si.Created)
+	if si.State.Msgs != 0 || !inherited || epochOf(si.Created) != *l.epoch.Load() {
+		return // not empty, or not the stream this log's publishes went to
+	}
+	_ = l.js.DeleteStream(ctx, l.name)
 }
 
 // await waits for one asynchronous publish's acknowledgement.
