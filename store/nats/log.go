@@ -14,8 +14,10 @@
 // needs neither: it numbers nothing itself and returns each event's own id.
 //
 // An append is acknowledged once JetStream acknowledged every message of it:
-// stored in the stream's file storage (written, fsynced per the server's
-// sync setting).
+// stored in the stream's file storage (written to the file; nats-server 2.9
+// leaves the fsync to the operating system). Concurrent appends of one node
+// are committed together by one goroutine (append.go); readers keep a pull
+// consumer from one page to the next (read.go).
 package nats
 
 import (
@@ -242,8 +244,6 @@ func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
 	}
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
 }
-
-// consumerLapse and the cursors: see read.go.
 
 // holds reports whether the message at seq is the event with id.
 func (l *Log) holds(ctx context.Context, seq uint64, id string) bool {

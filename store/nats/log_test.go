@@ -3,8 +3,10 @@ package nats
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,5 +255,54 @@ func TestNodesCountEveryHandlesReports(t *testing.T) {
 			t.Fatalf("the report with a ttl of 300ms is still counted after 10s: %v", got)
 		}
 		<-tick.C
+	}
+}
+
+// TestGroupedAppendsAnswerEachOnItsOwn: appends committed together share
+// round trips but not results: a batch with an id already held fails alone.
+func TestGroupedAppendsAnswerEachOnItsOwn(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "group"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Append(t.Context(), []*hub.Event{{ID: "held", Topics: []string{"t"}, Data: "first"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	errs := make([]error, n)
+	batches := make([][]*hub.Event, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("id-%d", i)
+		if i == n/2 {
+			id = "held"
+		}
+		batches[i] = []*hub.Event{{ID: id, Topics: []string{"t"}, Data: "a"}, {Topics: []string{"t"}, Data: "b"}}
+		wg.Go(func() { errs[i] = l.Append(t.Context(), batches[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == n/2 && !errors.Is(err, hub.ErrDuplicateID):
+			t.Errorf("the batch reusing a held id: %v, want ErrDuplicateID", err)
+		case i != n/2 && err != nil:
+			t.Errorf("batch %d: %v", i, err)
+		case i != n/2 && batches[i][1].Seq != batches[i][0].Seq+1:
+			t.Errorf("batch %d got Seqs %d and %d", i, batches[i][0].Seq, batches[i][1].Seq)
+		}
+	}
+	info, err := l.Info(t.Context())
+	if err != nil || info.Last != 1+2*(n-1) {
+		t.Fatalf("Info = %+v, %v; want %d events", info, err, 1+2*(n-1))
+	}
+	for i := range n {
+		if i == n/2 {
+			continue
+		}
+		if seq, err := l.Lookup(t.Context(), fmt.Sprintf("id-%d", i)); err != nil || seq != batches[i][0].Seq {
+			t.Errorf("Lookup(id-%d) = %d, %v; want %d", i, seq, err, batches[i][0].Seq)
+		}
 	}
 }
