@@ -78,8 +78,19 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	}
 	// The committer has the request now; its answer comes within its
 	// bound (Timeout per step), so it is awaited even if ctx ends, to
-	// report what happened.
-	return <-r.done
+	// report what happened. A request queued as Close stopped the
+	// committer is never taken: it was not published.
+	select {
+	case err := <-r.done:
+		return err
+	case <-l.commitDone:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return hub.ErrClosed
+		}
+	}
 }
 
 // commitLoop is the committer: the only goroutine that publishes events.
