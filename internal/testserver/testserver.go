@@ -237,8 +237,60 @@ func (s *Server) signal(sig syscall.Signal) {
 }
 
 // Pause freezes the server (SIGSTOP): its connections stay open but nothing
-// answers, as when a network partition drops packets silently.
-func (s *Server) Pause() { s.send(syscall.SIGSTOP) }
+// answers, as when a network partition drops packets silently. It returns
+// once every thread of the server has stopped: the signal alone returns
+// before that, and a request sent at once could still be answered (seen
+// with nats-server acknowledging a publish).
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.send(syscall.SIGSTOP)
+	if pid := s.Pid(); pid != 0 {
+		if err := awaitStopped(pid); err != nil {
+			s.t.Fatalf("pausing %s: %v", s.name, err)
+		}
+	}
+}
+
+// awaitStopped waits, within startBound, until every thread of the process
+// is in the stopped state ("T" in /proc/PID/task/TID/stat). Where /proc is
+// missing it returns at once: the signal is all it can do.
+func awaitStopped(pid int) error {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	if _, err := os.Stat(dir); err != nil {
+		return nil
+	}
+	deadline := time.Now().Add(startBound)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if stopped(dir) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("its threads are not all stopped after %v", startBound)
+		}
+		<-tick.C
+	}
+}
+
+func stopped(taskDir string) bool {
+	tasks, err := os.ReadDir(taskDir)
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(taskDir, task.Name(), "stat"))
+		if err != nil {
+			return false
+		}
+		// pid (comm) STATE …: comm may hold spaces, so read after the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
 
 // Resume undoes Pause (SIGCONT).
 func (s *Server) Resume() { s.send(syscall.SIGCONT) }
