@@ -471,6 +471,9 @@ func benchStreamURL(c benchConfig) string {
 // request to ssehub, or one form POST per event to a Mercure hub (the
 // Mercure protocol has no batches).
 func benchPublisher(c benchConfig) func(context.Context, []publisher.Event) ([]string, error) {
+	if publish, err := rawPublisher(c); err == nil {
+		return publish // plain http: see benchpublish.go
+	}
 	httpClient := benchHTTPClient(c)
 	if c.Protocol == "centrifugo" {
 		return centrifugoPublisher(c, httpClient)
