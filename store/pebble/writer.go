@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -81,11 +82,14 @@ func (l *Log) write() {
 		ageTick = t.C
 	}
 	var group []*request
+	var g grouping
 	for {
 		select {
 		case r := <-l.reqs:
-			group = l.gather(append(group[:0], r))
+			group = l.gather(append(group[:0], r), &g)
+			start := time.Now()
 			l.commit(group)
+			g.committed(len(group), time.Since(start))
 			clear(group)
 		case <-ageTick:
 			l.publish(l.trim(l.st), false)
@@ -136,18 +140,72 @@ func (l *Log) syncLoop() {
 }
 
 // gather adds the Appends already waiting to group, up to MaxGroup events.
-func (l *Log) gather(group []*request) []*request {
+// Under SyncAlways it may then wait a little for more (see grouping).
+func (l *Log) gather(group []*request, g *grouping) []*request {
 	n := len(group[0].events)
-	for n < l.opts.MaxGroup {
+	take := func(r *request) {
+		group = append(group, r)
+		n += len(r.events)
+	}
+	for waiting := true; waiting && n < l.opts.MaxGroup; {
 		select {
 		case r := <-l.reqs:
-			group = append(group, r)
-			n += len(r.events)
+			take(r)
 		default:
+			waiting = false
+		}
+	}
+	want, wait := g.more(len(group), l.opts.Sync)
+	if wait <= 0 || n >= l.opts.MaxGroup {
+		return group
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for n < l.opts.MaxGroup && len(group) < want {
+		select {
+		case r := <-l.reqs:
+			take(r)
+		case <-t.C:
+			return group
+		case <-l.quit:
 			return group
 		}
 	}
 	return group
+}
+
+// grouping is what the writer remembers of its latest commit, to decide
+// whether a group waits for more Appends. Under SyncAlways every commit
+// costs one fsync, which on the machines measured took 0.3-1 ms and about
+// 100 us of CPU in the kernel, however many events it carried: a commit of
+// two events pays that per two. The publishers the last commit answered are
+// the ones most likely to append again soon (each waits for its answer
+// before sending the next), so a group waits for as many more requests as
+// the last commit answered, for at most as long as that commit took (and
+// never more than maxGroupWait): an Append then waits at most about two
+// commits. A lone publisher's commits answer one request, which is back
+// only after its own round trip: its groups never wait.
+type grouping struct {
+	answered int           // requests the latest commit answered
+	took     time.Duration // how long it took
+	most     time.Duration // the longest wait; 0 means maxGroupWait
+}
+
+// maxGroupWait bounds the wait for more Appends, whatever commits cost.
+const maxGroupWait = time.Millisecond
+
+// more returns how many requests a group of have should reach, and how long
+// it may wait for them.
+func (g *grouping) more(have int, policy SyncPolicy) (want int, wait time.Duration) {
+	if policy != SyncAlways || g.answered <= 1 {
+		return have, 0
+	}
+	return have + g.answered, min(g.took, cmp.Or(g.most, maxGroupWait))
+}
+
+// committed records a commit: how many requests it answered, in how long.
+func (g *grouping) committed(requests int, took time.Duration) {
+	g.answered, g.took = requests, took
 }
 
 // commit appends the group's events in one batch, applies the retention,
