@@ -45,6 +45,9 @@ type benchConfig struct {
 	Protocol    string
 	Publishers  int
 	IdlePID     int
+	// CPUPID, when set, is the hub's process: its CPU time over the run
+	// is reported, per delivery.
+	CPUPID int
 	// A reconnect storm (--resumers): that many streams open at once
 	// while the others are live, each resuming ResumeBehind events back.
 	Resumers     int
@@ -84,6 +87,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.StringVar(&c.Reader, "reader", defaultBenchReader, "how the subscribers read: epoll (one thread per core reads every stream; Linux) or goroutine (net/http, a goroutine per stream)")
 	fs.StringVar(&c.Protocol, "protocol", "ssehub", "the hub's API: ssehub (GET /events, POST /publish), mercure (/.well-known/mercure, one form POST per event) or centrifugo (/connection/uni_sse, POST /api/publish per event to channel bench:TOPIC, --token is the API key), to measure a peer the same way")
 	fs.IntVar(&c.IdlePID, "idle-memory-of", 0, "instead of publishing, open --subscribers idle streams and report how much the resident memory of the hub process with this pid grew per stream")
+	fs.IntVar(&c.CPUPID, "cpu-of", 0, "report the CPU time (user and system, /proc/PID/stat) the hub process with this pid spent from the first publish until the last delivery, per delivery and per event")
 	fs.IntVar(&c.Burst, "burst", 0, "with --idle-memory-of: then publish this many events at once to the idle streams, read them, and report the memory per stream once the hub settled")
 	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "with --burst: how long the streams stay idle after it before measuring (more than two of the hub's --heartbeat)")
 	fs.StringVar(&c.PprofURL, "pprof-url", "", "with --idle-memory-of: the hub's profiler (its --pprof), e.g. http://127.0.0.1:6060, to report its live heap after a collection too; resident memory also counts what the Go runtime freed but has not yet returned to the system")
@@ -250,6 +254,8 @@ type benchResult struct {
 	latencies  []time.Duration // sorted
 	publishFor time.Duration
 	elapsed    time.Duration // from the first publish to the last delivery
+	hubCPU     *cpuTime      // with --cpu-of: what the hub spent meanwhile
+	toolCPU    cpuTime       // and what this process spent
 	storm      *stormResult
 
 	publishLatencies []time.Duration // sorted; each publish request's
@@ -292,6 +298,14 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	var st *storm
 	var acked func([]string)
 	c.publishTimes = &publishTimes{}
+	var cpuBefore, toolBefore cpuTime
+	if c.CPUPID != 0 {
+		var err error
+		if cpuBefore, err = processCPU(c.CPUPID); err != nil {
+			return benchResult{}, err
+		}
+		toolBefore, _ = processCPU(os.Getpid())
+	}
 	start := time.Now()
 	if c.Resumers > 0 {
 		st = newStorm(c)
@@ -313,12 +327,23 @@ func runBench(ctx context.Context, c benchConfig, stderr io.Writer) (benchResult
 	if st != nil {
 		st.wait(deadline, published)
 	}
+	var r benchResult
+	if c.CPUPID != 0 {
+		after, err := processCPU(c.CPUPID)
+		if err != nil {
+			return benchResult{}, err
+		}
+		used := after.sub(cpuBefore)
+		r.hubCPU = &used
+		if tool, err := processCPU(os.Getpid()); err == nil {
+			r.toolCPU = tool.sub(toolBefore)
+		}
+	}
 	cancel()
 	if st != nil {
 		<-st.opened // no reader starts after wg.Wait
 	}
 	wg.Wait()
-	var r benchResult
 	if st != nil {
 		sr := st.result(subs, published)
 		r.storm = &sr
@@ -763,6 +788,9 @@ func (r benchResult) print(w io.Writer, c benchConfig) {
 	}
 	if r.storm != nil {
 		r.storm.print(w, c)
+	}
+	if r.hubCPU != nil {
+		printCPU(w, *r.hubCPU, r.toolCPU, r.delivered, r.published)
 	}
 	printPublishTimes(w, r.publishLatencies)
 }

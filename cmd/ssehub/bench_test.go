@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/internal/testserver"
 )
@@ -135,4 +136,58 @@ func TestBenchSpreadsOverSeveralHubs(t *testing.T) {
 	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code == 0 {
 		t.Error("bench took --publish-to nowhere")
 	}
+}
+
+// TestBenchReportsHubCPU: --cpu-of reports what the hub process spent on
+// the run, per delivery; a process that does not exist is an error.
+func TestBenchReportsHubCPU(t *testing.T) {
+	base, _ := startHub(t, testConfig(t, "memory:"))
+	var out, errOut bytes.Buffer
+	// The hub runs in this process, so this process's CPU is the hub's.
+	args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "5",
+		"--rate", "200", "--batch", "10", "--duration", "300ms", "--cpu-of", strconv.Itoa(os.Getpid())}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"missed           0\n", "hub CPU          ", "hub CPU/delivery ", "hub CPU/event    "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out.String())
+		}
+	}
+	args = []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "1",
+		"--rate", "10", "--batch", "1", "--duration", "100ms", "--cpu-of", "999999999"}
+	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code == 0 {
+		t.Fatal("bench measured the CPU of a process that does not exist")
+	}
+}
+
+// TestProcessCPUGrowsWithWork: the CPU time read from /proc/PID/stat is
+// this process's, in its unit: it grows while the process computes.
+func TestProcessCPUGrowsWithWork(t *testing.T) {
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.total() <= 0 {
+		t.Fatalf("a running test process used %v of CPU", before.total())
+	}
+	// Compute until the counter moves a few ticks, within a bound.
+	deadline := time.Now().Add(20 * time.Second)
+	sum := 0
+	for time.Now().Before(deadline) {
+		for i := range 1_000_000 {
+			sum += i ^ sum
+		}
+		now, err := processCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := now.sub(before); d.total() >= 3*clockTick {
+			if d.user < 0 || d.system < 0 {
+				t.Fatalf("CPU time went back: %+v", d)
+			}
+			return
+		}
+	}
+	t.Fatalf("20 s of computing (%d) did not move the CPU time from %v", sum, before.total())
 }
