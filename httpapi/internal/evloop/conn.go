@@ -86,6 +86,7 @@ type worker struct {
 	frames  [][]byte
 	framed  [][]byte // frames with their chunk's size line and end
 	size    [20]byte // the chunk size line
+	iov     iovecs   // the vector of writev
 	scratch [512]byte
 }
 
@@ -215,7 +216,7 @@ func (w *worker) write(c *conn, frames [][]byte) bool {
 func (w *worker) writeRaw(c *conn, frames [][]byte) bool {
 	for len(frames) > 0 {
 		batch := frames[:min(len(frames), maxIovecs)]
-		n, err := writev(c.fd, batch)
+		n, err := w.iov.writev(c.fd, batch)
 		if err != nil && !errors.Is(err, syscall.EAGAIN) {
 			return false
 		}
@@ -249,7 +250,7 @@ func (w *worker) writeRaw(c *conn, frames [][]byte) bool {
 // say when it drains). It reports false when the connection failed.
 func (w *worker) flush(c *conn) bool {
 	for len(c.pending) > 0 {
-		n, err := writev(c.fd, [][]byte{c.pending})
+		n, err := w.iov.writev(c.fd, [][]byte{c.pending})
 		if errors.Is(err, syscall.EAGAIN) {
 			return true
 		}

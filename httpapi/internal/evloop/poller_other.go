@@ -20,5 +20,7 @@ func (p *poller) wait() ([]event, error)       { return nil, ErrUnsupported }
 func (p *poller) wake()                        {}
 func (p *poller) close()                       {}
 
-func writev(fd int, bufs [][]byte) (int, error) { return 0, ErrUnsupported }
-func read(fd int, buf []byte) (int, error)      { return 0, ErrUnsupported }
+type iovecs struct{}
+
+func (*iovecs) writev(fd int, bufs [][]byte) (int, error) { return 0, ErrUnsupported }
+func read(fd int, buf []byte) (int, error)                { return 0, ErrUnsupported }
