@@ -144,8 +144,9 @@ func benchHTTPClient(c benchConfig) *http.Client {
 // publishTimes collects how long each publish request took, from every
 // publisher.
 type publishTimes struct {
-	mu    sync.Mutex
-	times []time.Duration
+	mu     sync.Mutex
+	times  []time.Duration
+	starts []int64 // when each timed request began, unix nanos
 }
 
 // timed wraps publish to record how long each call took, divided among
@@ -162,9 +163,11 @@ func (p *publishTimes) timed(c benchConfig, publish func(context.Context, []publ
 		p.mu.Lock()
 		if perCall || len(batch) <= 1 {
 			p.times = append(p.times, took)
+			p.starts = append(p.starts, start.UnixNano())
 		} else {
 			for range batch {
 				p.times = append(p.times, took/time.Duration(len(batch)))
+				p.starts = append(p.starts, start.UnixNano())
 			}
 		}
 		p.mu.Unlock()
@@ -179,6 +182,24 @@ func (p *publishTimes) sorted() []time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := slices.Clone(p.times)
+	slices.Sort(out)
+	return out
+}
+
+// between returns, sorted, the latencies of the requests that began in
+// [from, to] (unix nanos).
+func (p *publishTimes) between(from, to int64) []time.Duration {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []time.Duration
+	for i, at := range p.starts {
+		if at >= from && at <= to {
+			out = append(out, p.times[i])
+		}
+	}
 	slices.Sort(out)
 	return out
 }

@@ -15,7 +15,8 @@ import (
 )
 
 // TestBenchDecodersTakeBytesCutAnywhere: the epoll reader's chunk decoder
-// and frame scanner give the same events however the bytes are cut.
+// and frame scanner give the same events however the bytes are cut, and a
+// resumer's counter counts as many.
 func TestBenchDecodersTakeBytesCutAnywhere(t *testing.T) {
 	body := ":\nretry: 3000\nid: x-0\n\nid: x-1\ndata: 111|aaa\n\n: heartbeat\n\nid: x-2\nevent: t\ndata: 222|b\n\n"
 	want := []string{"111|aaa", "222|b"}
@@ -39,15 +40,23 @@ func TestBenchDecodersTakeBytesCutAnywhere(t *testing.T) {
 			}
 			var got []string
 			deliver := func(data string) { got = append(got, data) }
+			counted := 0
+			scan := func(p []byte) {
+				s.frames.scan(p, deliver)
+				counted += s.counter.count(p)
+			}
 			var err error
 			for rest := tc.stream; rest != "" && err == nil; {
 				n := min(cut, len(rest))
 				if s.chunks == nil {
-					s.frames.scan([]byte(rest[:n]), deliver)
+					scan([]byte(rest[:n]))
 				} else {
-					err = s.chunks.decode([]byte(rest[:n]), func(p []byte) { s.frames.scan(p, deliver) })
+					err = s.chunks.decode([]byte(rest[:n]), scan)
 				}
 				rest = rest[n:]
+			}
+			if counted != len(want) {
+				t.Errorf("%s, pieces of %d: a resumer counted %d events, want %d", tc.name, cut, counted, len(want))
 			}
 			if tc.chunked && err != errChunkedEnd {
 				t.Errorf("%s, pieces of %d: decode ended with %v, want the end of the body", tc.name, cut, err)

@@ -137,10 +137,13 @@ type stormResult struct {
 	last                       time.Duration // from the storm's start to the last catch-up
 	missed, extra              int64         // events the resumers lacked or got twice
 	before, during             []time.Duration
+	// publishDuring: the publish requests' own latency over the same
+	// span as during, to tell a slow publish from a slow delivery.
+	publishDuring []time.Duration
 }
 
 // result is read after the run's readers stopped.
-func (st *storm) result(live []*benchSubscriber, published int64) stormResult {
+func (st *storm) result(live []*benchSubscriber, published int64, pt *publishTimes) stormResult {
 	r := stormResult{resumers: st.c.Resumers, failed: int(st.failed.Load()), connected: st.connected}
 	if st.at.IsZero() {
 		return r
@@ -179,6 +182,7 @@ func (st *storm) result(live []*benchSubscriber, published int64) stormResult {
 	}
 	slices.Sort(r.before)
 	slices.Sort(r.during)
+	r.publishDuring = pt.between(at, end)
 	return r
 }
 
@@ -199,4 +203,5 @@ func (r stormResult) print(w io.Writer, c benchConfig) {
 	fmt.Fprintf(w, "resumers missed  %d (and %d received twice)\n", r.missed, r.extra)
 	fmt.Fprintf(w, "live p99 before  %s (%d deliveries)\n", p99(r.before), len(r.before))
 	fmt.Fprintf(w, "live p99 storm   %s (%d deliveries, published until the last resumer caught up)\n", p99(r.during), len(r.during))
+	fmt.Fprintf(w, "publish p99 storm %s (%d requests, in the same span)\n", p99(r.publishDuring), len(r.publishDuring))
 }
