@@ -6,18 +6,19 @@
 # core 0, with the load tool pinned to core 1, and prints the load average
 # before it and the storm's lines of the tool's report.
 #
-#   docs/storm.sh [ROUNDS] [HUB_BINARY...]
+#   docs/storm.sh [ROUNDS] [HUB...]
 #
-# With several hub binaries (an A/B comparison) the rounds alternate
-# between them, so both meet the same conditions. The load tool is always
-# the first binary. Environment: LIVE (1000), RESUMERS (5000), BEHIND
+# A HUB is a binary, optionally with serve flags in the same word
+# ("./ssehub --max-setups 0"). With several (an A/B comparison) the rounds
+# alternate between them, so all meet the same conditions. The load tool
+# is always the first binary. Environment: LIVE (1000), RESUMERS (5000), BEHIND
 # (1000), RATE (100), DURATION (25s), PORT (18090), ADMIN (empty: no admin
 # listener; e.g. 127.0.0.1:18091 to take a trace during the storm).
 set -eu
 rounds=${1:-3}
 [ $# -gt 0 ] && shift
 [ $# -eq 0 ] && set -- ./ssehub
-tool=$1
+tool=${1%% *}
 LIVE=${LIVE:-1000} RESUMERS=${RESUMERS:-5000} BEHIND=${BEHIND:-1000}
 RATE=${RATE:-100} DURATION=${DURATION:-25s} PORT=${PORT:-18090} ADMIN=${ADMIN:-}
 # pin CORE CMD...: run CMD on CORE only (as this process: exec), where
@@ -30,10 +31,10 @@ for round in $(seq "$rounds"); do
 		admin=""
 		[ -n "$ADMIN" ] && admin="--admin-listen $ADMIN"
 		# shellcheck disable=SC2086
-		(pin 0 "$hub" serve --listen 127.0.0.1:"$PORT" --store file:"$dir/data" --jwt-key benchkey \
-			--demo=false $admin >"$dir/hub.log" 2>&1) &
+		(set -- $hub; bin=$1; shift; pin 0 "$bin" serve --listen 127.0.0.1:"$PORT" --store file:"$dir/data" \
+			--jwt-key benchkey --demo=false $admin "$@" >"$dir/hub.log" 2>&1) &
 		pid=$!
-		for _ in $(seq 100); do
+		for _ in $(seq 300); do
 			curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
 			sleep 0.1
 		done

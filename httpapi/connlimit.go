@@ -25,6 +25,10 @@ type ConnLimits struct {
 	Exempt []netip.Prefix
 	// RetryAfter is what a refused client is told to wait (default 5s).
 	RetryAfter time.Duration
+	// Setups is how many new connections may have their first request
+	// parsed and handled at once (see setupGate; 0: no bound). The server
+	// must call ConnState from its http.Server's hook.
+	Setups int
 }
 
 // maxRefusing bounds the refused connections waiting for their answer; a
@@ -49,6 +53,7 @@ type ConnLimiter struct {
 	// carries) of each refused connection to its limit.
 	refusing  map[string]*limitError
 	nRefusing atomic.Int32
+	gate      *setupGate // nil: setups are not bounded
 }
 
 // NewConnLimiter returns a limiter of opts.
@@ -59,7 +64,7 @@ func NewConnLimiter(opts ConnLimits) *ConnLimiter {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = 5 * time.Second
 	}
-	return &ConnLimiter{opts: opts, perAddr: make(map[string]int), refusing: make(map[string]*limitError)}
+	return &ConnLimiter{opts: opts, perAddr: make(map[string]int), refusing: make(map[string]*limitError), gate: newSetupGate(opts.Setups)}
 }
 
 // Open returns how many connections are open within the limits.
@@ -158,7 +163,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		key, exempt, refused := l.c.admit(nc)
 		if refused == nil {
-			return &countedConn{Conn: nc, release: func() { l.c.release(key, !exempt) }}, nil
+			return &countedConn{Conn: nc, gate: l.c.gate, release: func() { l.c.release(key, !exempt) }}, nil
 		}
 		remote := nc.RemoteAddr().String()
 		if !l.c.refuse(remote, refused) {
@@ -175,9 +180,22 @@ type countedConn struct {
 	net.Conn
 	closed  atomic.Bool
 	release func()
+
+	gate      *setupGate // nil: not gated
+	setup     atomic.Int32
+	holdTimer atomic.Pointer[time.Timer]
+}
+
+func (c *countedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.gate != nil && c.setup.Load() == setupNotYet {
+		c.gate.firstRead(c, b[:n])
+	}
+	return n, err
 }
 
 func (c *countedConn) Close() error {
+	c.leaveSetup()
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
 		c.release()

@@ -69,6 +69,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		f.conns = NewConnLimiter(*fo.conns)
 		f.srv.Listener = f.conns.Listener(f.srv.Listener)
 		f.srv.Config.Handler = f.conns.Handler(f.api)
+		f.srv.Config.ConnState = f.conns.ConnState
 	}
 	if fo.server != nil {
 		fo.server(f.srv.Config)

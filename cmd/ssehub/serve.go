@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -60,6 +61,7 @@ type Limits struct {
 	MaxHeaderBytes     sizeFlag
 	MaxConns           int
 	MaxConnsPerAddr    int
+	MaxSetups          int
 	PublishRate        float64
 	PublishRatePerAddr float64
 	Exempt             prefixFlag
@@ -79,6 +81,7 @@ func (l *Limits) register(fs *flag.FlagSet) {
 	fs.Var(&l.MaxHeaderBytes, "max-header-bytes", "largest request line and headers (net/http answers 431 over it)")
 	fs.IntVar(&l.MaxConns, "max-conns", defaultMaxConns(), "most connections open at once (503 over it; 0: no limit; default: the open-file limit less 512)")
 	fs.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 1024, "most connections from one client address, an IPv4 address or IPv6 /64 (429 over it; 0: no limit)")
+	fs.IntVar(&l.MaxSetups, "max-setups", defaultMaxSetups(), "most new connections whose first request is read and handled at once, the others waiting their turn, so a reconnect storm does not hold back live delivery (0: no bound; default: 4 per core, at least 8)")
 	fs.Float64Var(&l.PublishRate, "publish-rate", 0, "publish requests a second for one token, with bursts of a second's worth (429 over it; 0: no limit)")
 	fs.Float64Var(&l.PublishRatePerAddr, "publish-rate-per-addr", 100, "publish requests a second from one client address, with bursts of a second's worth (429 over it; 0: no limit)")
 	l.Exempt.prefixes = httpapi.Loopback
@@ -99,8 +102,8 @@ func (l *Limits) check() error {
 		return errors.New("--max-batch must be at least 1")
 	case l.MaxBodyBytes < 1 || l.MaxDataBytes < 1 || l.MaxURLBytes < 1 || l.MaxHeaderBytes < 1:
 		return errors.New("--max-body-bytes, --max-data-bytes, --max-url-bytes and --max-header-bytes must be positive")
-	case l.MaxConns < 0 || l.MaxConnsPerAddr < 0 || l.PublishRate < 0 || l.PublishRatePerAddr < 0:
-		return errors.New("--max-conns, --max-conns-per-addr, --publish-rate and --publish-rate-per-addr must not be negative")
+	case l.MaxConns < 0 || l.MaxConnsPerAddr < 0 || l.MaxSetups < 0 || l.PublishRate < 0 || l.PublishRatePerAddr < 0:
+		return errors.New("--max-conns, --max-conns-per-addr, --max-setups, --publish-rate and --publish-rate-per-addr must not be negative")
 	case l.ReadHeaderTimeout <= 0 || l.BodyReadTimeout <= 0 || l.IdleTimeout <= 0:
 		return errors.New("--read-header-timeout, --body-read-timeout and --idle-timeout must be positive")
 	}
@@ -116,6 +119,11 @@ func defaultMaxConns() int {
 	}
 	return max(64, n-512)
 }
+
+// defaultMaxSetups bounds the setups of new connections well above what
+// keeps the cores busy (one takes tens of microseconds of CPU), and low
+// enough that live work waits behind few of them.
+func defaultMaxSetups() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
@@ -240,7 +248,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// Counted at the listener, under any TLS, so that streams the event
 	// loop took from net/http are counted until they close.
 	lim := m.Config.Limits
-	m.conns = httpapi.NewConnLimiter(httpapi.ConnLimits{Max: lim.MaxConns, MaxPerAddr: lim.MaxConnsPerAddr, Exempt: lim.Exempt.prefixes})
+	m.conns = httpapi.NewConnLimiter(httpapi.ConnLimits{Max: lim.MaxConns, MaxPerAddr: lim.MaxConnsPerAddr, Exempt: lim.Exempt.prefixes, Setups: lim.MaxSetups})
 	m.listener = m.conns.Listener(m.listener)
 	if err = m.openTransport(); err != nil {
 		m.hub.Close()
@@ -263,6 +271,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
+		ConnState:         m.conns.ConnState,
 	}
 	m.configureServer(m.server)
 	m.Logger.Info("ssehub listening", "addr", m.listener.Addr().String(), "scheme", m.scheme(), "store", maskURL(m.Config.Store))
