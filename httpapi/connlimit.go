@@ -29,6 +29,9 @@ type ConnLimits struct {
 	// parsed and handled at once (see setupGate; 0: no bound). The server
 	// must call ConnState from its http.Server's hook.
 	Setups int
+	// setupHold, for tests: how long a setup may keep its place (default
+	// setupHold).
+	setupHold time.Duration
 }
 
 // maxRefusing bounds the refused connections waiting for their answer; a
@@ -64,7 +67,7 @@ func NewConnLimiter(opts ConnLimits) *ConnLimiter {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = 5 * time.Second
 	}
-	return &ConnLimiter{opts: opts, perAddr: make(map[string]int), refusing: make(map[string]*limitError), gate: newSetupGate(opts.Setups)}
+	return &ConnLimiter{opts: opts, perAddr: make(map[string]int), refusing: make(map[string]*limitError), gate: newSetupGate(opts.Setups, opts.setupHold)}
 }
 
 // Open returns how many connections are open within the limits.
@@ -163,7 +166,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		key, exempt, refused := l.c.admit(nc)
 		if refused == nil {
-			return &countedConn{Conn: nc, gate: l.c.gate, release: func() { l.c.release(key, !exempt) }}, nil
+			cc := &countedConn{Conn: nc, release: func() { l.c.release(key, !exempt) }}
+			if l.c.gate != nil {
+				l.c.gate.enter(cc)
+			}
+			return cc, nil
 		}
 		remote := nc.RemoteAddr().String()
 		if !l.c.refuse(remote, refused) {
@@ -188,7 +195,7 @@ type countedConn struct {
 
 func (c *countedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 && c.gate != nil && c.setup.Load() == setupNotYet {
+	if n > 0 && c.setup.Load() == setupHeld {
 		c.gate.firstRead(c, b[:n])
 	}
 	return n, err

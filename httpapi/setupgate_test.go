@@ -15,8 +15,7 @@ import (
 // gate of n places, each held up to hold.
 func gatedServer(t *testing.T, n int, hold time.Duration, h http.Handler) (*httptest.Server, *ConnLimiter) {
 	t.Helper()
-	lim := NewConnLimiter(ConnLimits{Setups: n})
-	lim.gate.hold = hold
+	lim := NewConnLimiter(ConnLimits{Setups: n, setupHold: hold})
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = lim.Listener(srv.Listener)
 	srv.Config.ConnState = lim.ConnState
@@ -61,8 +60,9 @@ func wantOK(t *testing.T, what string, resp <-chan *http.Response) {
 }
 
 // TestSetupGateBoundsRequestsBeingSetUp: of five connections whose
-// requests arrive together, two are handled at a time; the others wait,
-// costing no CPU, and are each handled when a place is given back.
+// requests arrive together, two are accepted and handled at a time; the
+// others wait in the kernel's accept queue, costing no CPU, and are each
+// accepted when a place is given back.
 func TestSetupGateBoundsRequestsBeingSetUp(t *testing.T) {
 	var inside, most atomic.Int32
 	release := make(chan struct{})
@@ -78,15 +78,11 @@ func TestSetupGateBoundsRequestsBeingSetUp(t *testing.T) {
 		_, resp := rawGet(t, srv, "/")
 		answers = append(answers, resp)
 	}
-	eventually(t, "two requests handled and three waiting at the gate", func() bool {
-		return inside.Load() == 2 && lim.gate.waiting.Load() == 3
+	eventually(t, "two requests handled and the listener waiting for a place", func() bool {
+		return inside.Load() == 2 && lim.gate.waiting.Load() == 1
 	})
-	for i := range answers {
+	for range answers {
 		release <- struct{}{}
-		if i == 0 {
-			// The first one done, the next one takes its place.
-			eventually(t, "a waiting request let in", func() bool { return lim.gate.waiting.Load() == 2 })
-		}
 	}
 	for _, resp := range answers {
 		wantOK(t, "a request let in through the gate", resp)
@@ -97,7 +93,8 @@ func TestSetupGateBoundsRequestsBeingSetUp(t *testing.T) {
 }
 
 // TestSetupGateIgnoresSlowHeads: a client that sends its request head in
-// pieces (by accident or to hold the gate shut) never takes a place.
+// pieces (by accident or to hold the gate shut) gives its place back at
+// its first read.
 func TestSetupGateIgnoresSlowHeads(t *testing.T) {
 	srv, _ := gatedServer(t, 1, time.Hour, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	slow, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -108,7 +105,7 @@ func TestSetupGateIgnoresSlowHeads(t *testing.T) {
 	if _, err := slow.Write([]byte("GET / HTTP/1.1\r\nHost: hub\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	// The half-sent head took no place: another request is answered.
+	// The half-sent head holds no place: another request is answered.
 	_, resp := rawGet(t, srv, "/")
 	wantOK(t, "a request beside a half-sent head", resp)
 	if _, err := slow.Write([]byte("Connection: close\r\n\r\n")); err != nil {
@@ -120,9 +117,10 @@ func TestSetupGateIgnoresSlowHeads(t *testing.T) {
 	}
 }
 
-// TestSetupGateLetsGoAfterHold: a request that takes long (here one that
-// never ends until the test says so) gives its place back after the hold,
-// so it slows new connections only that long.
+// TestSetupGateLetsGoAfterHold: a client that connects and sends nothing,
+// and a request that takes long (here one that never ends until the test
+// says so), give their place back after the hold, so they slow new
+// connections only that long.
 func TestSetupGateLetsGoAfterHold(t *testing.T) {
 	release := make(chan struct{})
 	srv, _ := gatedServer(t, 1, 10*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +128,11 @@ func TestSetupGateLetsGoAfterHold(t *testing.T) {
 			<-release
 		}
 	}))
+	silent, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
 	_, blocked := rawGet(t, srv, "/block")
 	_, resp := rawGet(t, srv, "/")
 	wantOK(t, "a request while another holds the only place", resp)
@@ -141,8 +144,7 @@ func TestSetupGateLetsGoAfterHold(t *testing.T) {
 // gives its place back at once: with one place and a hold of an hour,
 // three streams still open one after the other.
 func TestSetupGateFreesHijackedStreams(t *testing.T) {
-	f := newFixture(t, fixtureOpts{conns: &ConnLimits{Setups: 1}})
-	f.conns.gate.hold = time.Hour
+	f := newFixture(t, fixtureOpts{conns: &ConnLimits{Setups: 1, setupHold: time.Hour}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 3 {
@@ -156,7 +158,6 @@ func TestSetupGateFreesHijackedStreams(t *testing.T) {
 			t.Fatalf("stream %d: %s", i, resp.Status)
 		}
 	}
-	if n := f.api.streams.Looped(); n != 3 {
-		t.Errorf("the event loop holds %d streams, want 3", n)
-	}
+	// Each stream's head is written just before the loop takes it.
+	eventually(t, "the event loop holding the three streams", func() bool { return f.api.streams.Looped() == 3 })
 }

@@ -81,7 +81,7 @@ func (l *Limits) register(fs *flag.FlagSet) {
 	fs.Var(&l.MaxHeaderBytes, "max-header-bytes", "largest request line and headers (net/http answers 431 over it)")
 	fs.IntVar(&l.MaxConns, "max-conns", defaultMaxConns(), "most connections open at once (503 over it; 0: no limit; default: the open-file limit less 512)")
 	fs.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 1024, "most connections from one client address, an IPv4 address or IPv6 /64 (429 over it; 0: no limit)")
-	fs.IntVar(&l.MaxSetups, "max-setups", defaultMaxSetups(), "most new connections whose first request is read and handled at once, the others waiting their turn, so a reconnect storm does not hold back live delivery (0: no bound; default: 4 per core, at least 8)")
+	fs.IntVar(&l.MaxSetups, "max-setups", defaultMaxSetups(), "most new connections being accepted and having their first request handled at once, the others waiting in the accept queue, so a reconnect storm does not hold back live delivery (0: no bound; default: 4 per core, at least 8)")
 	fs.Float64Var(&l.PublishRate, "publish-rate", 0, "publish requests a second for one token, with bursts of a second's worth (429 over it; 0: no limit)")
 	fs.Float64Var(&l.PublishRatePerAddr, "publish-rate-per-addr", 100, "publish requests a second from one client address, with bursts of a second's worth (429 over it; 0: no limit)")
 	l.Exempt.prefixes = httpapi.Loopback
