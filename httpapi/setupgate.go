@@ -25,9 +25,9 @@ import (
 // (the connection is idle, hijacked or closed), when its first read does
 // not bring a whole request head (a client sending its head slowly, or a
 // TLS handshake), when that read has not come within setupQuiet, or after
-// setupHold, whichever comes first. So neither a
-// silent client, nor a slow one, nor a long request, nor a stream served
-// by net/http keeps a place for longer than that.
+// setupHold, whichever comes first. So neither a silent client, nor a
+// slow one, nor a long request, nor a stream served by net/http keeps a
+// place for longer than that.
 type setupGate struct {
 	places  chan struct{}
 	hold    time.Duration
@@ -83,8 +83,8 @@ func (g *setupGate) firstRead(c *countedConn, b []byte) {
 	}
 	if c.setup.CompareAndSwap(setupHeld, setupRead) {
 		// A request to handle: the place is held for the whole hold.
-		// (A timer that fired meanwhile gave the place back already; it
-		// fires once more to find nothing to do.)
+		// Should the quiet timer fire meanwhile, the place is given back
+		// now and the timer, set again, later finds nothing to do.
 		c.holdTimer.Load().Reset(g.hold)
 	}
 }
