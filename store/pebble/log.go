@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -89,6 +90,12 @@ type Log struct {
 	done     chan struct{}         // closed when the writer has stopped
 	syncDone chan struct{}         // closed when syncLoop has stopped (or never ran)
 	failed   atomic.Pointer[error] // set by syncLoop when an fsync failed
+
+	// The time of the event at Seq oldestSeq, the oldest one the last trim
+	// kept, so that a commit under an age retention need not read it again
+	// while it is still young enough (the writer's only).
+	oldestSeq  uint64
+	oldestTime time.Time
 
 	mu     sync.RWMutex
 	st     state      // what readers may see: acknowledged events only

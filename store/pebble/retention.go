@@ -23,6 +23,10 @@ func (l *Log) trimTo(st state, through uint64) state {
 	if r == (hub.Retention{}) && through < st.first || st.first > st.last {
 		return st
 	}
+	now := l.opts.Now()
+	if through < st.first && r.MaxAge > 0 && !overRetention(r, st) && l.oldestSeq == st.first && now.Sub(l.oldestTime) <= r.MaxAge {
+		return st // the oldest event is young enough, as last time
+	}
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(st.first), UpperBound: eventKey(st.last + 1)})
 	if err != nil {
 		l.opts.Logger.Error("applying the retention", "dir", l.dir, "err", err)
@@ -31,13 +35,11 @@ func (l *Log) trimTo(st state, through uint64) state {
 	defer it.Close()
 	b := l.db.NewBatch()
 	defer b.Close()
-	now := l.opts.Now()
 	next := st
 	for ok := it.First(); ok; ok = it.Next() {
 		forced := binary.BigEndian.Uint64(it.Key()[1:]) <= through
-		overCount := r.MaxEvents > 0 && int64(next.last+1-next.first) > r.MaxEvents
-		overBytes := r.MaxBytes > 0 && next.bytes > r.MaxBytes
-		if !forced && !overCount && !overBytes && r.MaxAge <= 0 {
+		over := overRetention(r, next)
+		if !forced && !over && r.MaxAge <= 0 {
 			break
 		}
 		var ev hub.Event
@@ -45,7 +47,8 @@ func (l *Log) trimTo(st state, through uint64) state {
 			l.opts.Logger.Error("applying the retention", "dir", l.dir, "key", it.Key(), "err", err)
 			break
 		}
-		if !forced && !overCount && !overBytes && (r.MaxAge <= 0 || now.Sub(ev.Time) <= r.MaxAge) {
+		if !forced && !over && (r.MaxAge <= 0 || now.Sub(ev.Time) <= r.MaxAge) {
+			l.oldestSeq, l.oldestTime = binary.BigEndian.Uint64(it.Key()[1:]), ev.Time
 			break
 		}
 		if ev.ID != "" {
@@ -64,6 +67,11 @@ func (l *Log) trimTo(st state, through uint64) state {
 		return st
 	}
 	return next
+}
+
+// overRetention reports whether st holds more events or bytes than r keeps.
+func overRetention(r hub.Retention, st state) bool {
+	return r.MaxEvents > 0 && int64(st.last+1-st.first) > r.MaxEvents || r.MaxBytes > 0 && st.bytes > r.MaxBytes
 }
 
 func isNotFound(err error) bool { return errors.Is(err, hub.ErrNotFound) }
