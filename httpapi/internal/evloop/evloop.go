@@ -309,6 +309,12 @@ func (l *Loop) work() {
 		}
 		if backlog {
 			l.queue.backlogDone()
+			// A backlog keeps a worker busy for seconds in a storm. Step
+			// aside after each piece, so that the publish requests, the
+			// log's writer and the dispatcher that feed live streams run
+			// now, not after the scheduler's 10 ms time slice: with one
+			// core, every hop of a publish waited that long behind replay.
+			runtime.Gosched()
 		}
 	}
 }
