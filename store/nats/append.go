@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/batch"
 )
 
 // maxGroup bounds the events one commit publishes, well within the
@@ -50,7 +51,7 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := checkBatchIDs(events); err != nil {
+	if err := batch.CheckIDs(events); err != nil {
 		return err
 	}
 	now := l.opts.Now()
@@ -422,22 +423,4 @@ func failed(group []*appendReq) bool {
 		}
 	}
 	return false
-}
-
-// checkBatchIDs refuses a batch that repeats an id.
-func checkBatchIDs(events []*hub.Event) error {
-	var seen map[string]bool
-	for _, ev := range events {
-		if ev.ID == "" {
-			continue
-		}
-		if seen[ev.ID] {
-			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
-		}
-		if seen == nil {
-			seen = make(map[string]bool)
-		}
-		seen[ev.ID] = true
-	}
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/batch"
 )
 
 // request is one Append on its way to the writer.
@@ -29,7 +30,7 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkBatchIDs(events); err != nil {
+	if err := batch.CheckIDs(events); err != nil {
 		return err
 	}
 	now := l.opts.Now()
@@ -52,24 +53,6 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	// The writer has the events now; its answer comes within one commit,
 	// so it is awaited even if ctx ends, to report what happened.
 	return <-r.done
-}
-
-// checkBatchIDs refuses a batch that repeats an id.
-func checkBatchIDs(events []*hub.Event) error {
-	var seen map[string]bool
-	for _, ev := range events {
-		if ev.ID == "" {
-			continue
-		}
-		if seen[ev.ID] {
-			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
-		}
-		if seen == nil {
-			seen = make(map[string]bool)
-		}
-		seen[ev.ID] = true
-	}
-	return nil
 }
 
 // write is the writer goroutine: the only one that changes the log.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/batch"
 )
 
 // Concurrent Appends are committed in groups: one committer goroutine
@@ -57,7 +58,7 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := checkBatchIDs(events); err != nil {
+	if err := batch.CheckIDs(events); err != nil {
 		return err
 	}
 	r := newAppendReq(events, l.opts.Now())
@@ -99,25 +100,6 @@ func newAppendReq(events []*hub.Event, now time.Time) *appendReq {
 		r.args = append(r.args, ev.ID, ev.Time.UnixMilli(), len(b), b)
 	}
 	return r
-}
-
-// checkBatchIDs refuses a batch that repeats an id; ids already held are
-// checked by the script.
-func checkBatchIDs(events []*hub.Event) error {
-	var seen map[string]bool
-	for _, ev := range events {
-		if ev.ID == "" {
-			continue
-		}
-		if seen[ev.ID] {
-			return fmt.Errorf("%w: %q appears twice in the batch", hub.ErrDuplicateID, ev.ID)
-		}
-		if seen == nil {
-			seen = make(map[string]bool)
-		}
-		seen[ev.ID] = true
-	}
-	return nil
 }
 
 // commit is the committer: it runs until Close.
