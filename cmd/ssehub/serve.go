@@ -179,6 +179,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if len(ignored) > 0 {
 		logger.Warn("ignoring Mercure directives ssehub has no equivalent of; see docs/mercure.md", "directives", ignored)
 	}
+	if procs := storeProcs(cfg.Store, cfg.Sync, getenv("GOMAXPROCS")); procs != runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(procs)
+		if procs > defaultProcs {
+			logger.Info("one P more than CPUs, so that fsyncs under --sync always hold no request back (GOMAXPROCS chooses otherwise)", "gomaxprocs", procs, "cpus", defaultProcs)
+		}
+	}
 	m := &Main{Config: cfg, Out: stdout, Terminal: isTerminal(stdout), Logger: logger}
 	if err := m.Open(ctx); err != nil {
 		return err
