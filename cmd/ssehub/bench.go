@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -120,6 +121,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintln(stderr, "ssehub bench: --resumers needs --resume-behind ≥ 1, one publisher and the ssehub protocol")
 		return errUsage
 	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(benchProcs(c, getenv("GOMAXPROCS"))))
 	if c.CPUProfile != "" {
 		f, err := os.Create(c.CPUProfile)
 		if err != nil {

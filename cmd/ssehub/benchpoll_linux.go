@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,7 +22,7 @@ const defaultBenchReader = "epoll"
 // switch per event, which on two shared cores takes time from the hub
 // being measured.
 func pollSubscribers(ctx context.Context, subs []*benchSubscriber, lastDelivery *atomic.Int64, wg *sync.WaitGroup) error {
-	shards := make([][]*benchSubscriber, min(runtime.GOMAXPROCS(0), len(subs)))
+	shards := make([][]*benchSubscriber, min(defaultProcs, len(subs)))
 	for i, s := range subs {
 		shards[i%len(shards)] = append(shards[i%len(shards)], s)
 	}
@@ -126,7 +125,7 @@ type streamPoller struct {
 // newStreamPoller starts readers for up to n streams, until ctx ends.
 func newStreamPoller(ctx context.Context, n int, wg *sync.WaitGroup) (*streamPoller, error) {
 	p := &streamPoller{slots: make([]atomic.Pointer[benchSubscriber], n), fds: make([]int, n)}
-	for range runtime.GOMAXPROCS(0) {
+	for range defaultProcs {
 		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 		if err != nil {
 			for _, fd := range p.epfds {

@@ -35,3 +35,28 @@ func storeProcs(store, sync, env string) int {
 	}
 	return defaultProcs
 }
+
+// benchProcs returns how many Ps the load tool runs with, given the
+// GOMAXPROCS variable. In a reconnect storm, its epoll readers (one per CPU
+// for the live streams, as many for the resumers) each wait in epoll_wait,
+// a blocking system call that keeps its P, and then read without pause
+// while the resumers' backlogs pour in; with one P per CPU, the publisher
+// waited behind them. On a tool pinned to one core, the storm's publish p99
+// measured 159-281 ms, of which the hub's own figure
+// (ssehub_publish_duration_seconds) held at most 25 ms. So in a storm every
+// reader gets a P of its own and two more are left for the publisher and
+// the rest, and the operating system shares the cores among the threads: a
+// publisher that wakes then runs soon (publish p99 51-86 ms, live p99
+// 127-366 ms against 204-355 ms, alternated). Without a storm the extra Ps
+// cost the readers more switches than they save (10,000 x 10/s: p99
+// 237-278 ms against 154-246 ms), so the tool keeps the default. A
+// GOMAXPROCS set in the environment wins.
+func benchProcs(c benchConfig, env string) int {
+	if env != "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	if c.Reader != "epoll" || c.Resumers == 0 {
+		return defaultProcs
+	}
+	return 2*defaultProcs + 2
+}

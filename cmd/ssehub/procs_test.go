@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,4 +74,27 @@ func gomaxprocsOf(t *testing.T, url string) int {
 	}
 	t.Fatalf("no go_sched_gomaxprocs_threads in %s (%v)", url, sc.Err())
 	return 0
+}
+
+// TestBenchGivesEveryReaderAP: in a storm, the load tool runs one P per
+// epoll reader and two more, so its publisher never waits behind its
+// readers; otherwise the runtime's default.
+func TestBenchGivesEveryReaderAP(t *testing.T) {
+	cpus := defaultProcs
+	for _, c := range []struct {
+		name string
+		cfg  benchConfig
+		want int
+	}{
+		{"epoll", benchConfig{Reader: "epoll"}, cpus},
+		{"epoll with a storm", benchConfig{Reader: "epoll", Resumers: 10}, 2*cpus + 2},
+		{"goroutine readers", benchConfig{Reader: "goroutine", Resumers: 10}, cpus},
+	} {
+		if got := benchProcs(c.cfg, ""); got != c.want {
+			t.Errorf("%s: %d Ps, want %d", c.name, got, c.want)
+		}
+	}
+	if got, want := benchProcs(benchConfig{Reader: "epoll", Resumers: 10}, "3"), runtime.GOMAXPROCS(0); got != want {
+		t.Errorf("with GOMAXPROCS set: %d Ps, want the runtime's %d", got, want)
+	}
 }

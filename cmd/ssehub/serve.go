@@ -123,7 +123,7 @@ func defaultMaxConns() int {
 // defaultMaxSetups bounds the setups of new connections well above what
 // keeps the cores busy (one takes tens of microseconds of CPU), and low
 // enough that live work waits behind few of them.
-func defaultMaxSetups() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+func defaultMaxSetups() int { return max(8, 4*defaultProcs) }
 
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
