@@ -13,7 +13,8 @@
 # alternate between them, so all meet the same conditions. The load tool
 # is always the first binary. Environment: LIVE (1000), RESUMERS (5000), BEHIND
 # (1000), RATE (100), DURATION (25s), PORT (18090), ADMIN (empty: no admin
-# listener; e.g. 127.0.0.1:18091 to take a trace during the storm).
+# listener; e.g. 127.0.0.1:18091 to take a trace during the storm), TOOL_GOMAXPROCS
+# (empty: the load tool chooses its Ps; a number: GOMAXPROCS for the tool only).
 set -eu
 rounds=${1:-3}
 [ $# -gt 0 ] && shift
@@ -21,6 +22,7 @@ rounds=${1:-3}
 tool=${1%% *}
 LIVE=${LIVE:-1000} RESUMERS=${RESUMERS:-5000} BEHIND=${BEHIND:-1000}
 RATE=${RATE:-100} DURATION=${DURATION:-25s} PORT=${PORT:-18090} ADMIN=${ADMIN:-}
+TOOL_GOMAXPROCS=${TOOL_GOMAXPROCS:-}
 # pin CORE CMD...: run CMD on CORE only (as this process: exec), where
 # taskset exists.
 pin() { c=$1; shift; if command -v taskset >/dev/null; then exec taskset -c "$c" "$@"; else exec "$@"; fi; }
@@ -40,7 +42,8 @@ for round in $(seq "$rounds"); do
 		done
 		token=$("$tool" token --jwt-key benchkey --publish '*')
 		echo "== round $round, hub $hub, $(uptime | sed 's/.*load/load/')"
-		(pin 1 "$tool" bench --url "http://127.0.0.1:$PORT" --token "$token" --subscribers "$LIVE" \
+		(if [ -n "$TOOL_GOMAXPROCS" ]; then export GOMAXPROCS="$TOOL_GOMAXPROCS"; fi
+		pin 1 "$tool" bench --url "http://127.0.0.1:$PORT" --token "$token" --subscribers "$LIVE" \
 			--rate "$RATE" --batch 10 --duration "$DURATION" --resumers "$RESUMERS" --resume-behind "$BEHIND" \
 			2>/dev/null) | grep -E '^(missed|resumers|caught up|live p99|publish)' || true
 		kill "$pid"
