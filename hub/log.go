@@ -24,8 +24,11 @@ import (
 //   - The epoch names one sequence space. Ids the hub assigns are
 //     "EPOCH-SEQ"; an id of another epoch is looked up, and is unknown unless
 //     a publisher gave it. A log whose storage is wiped or replaced while it
-//     is open (only a shared engine can do this behind its back) must not
-//     carry on in the old epoch: it fails Append, Read and Wait with an error
+//     is open (only a shared engine can do this behind its back), or that
+//     lost events it had acknowledged or returned (its end fell below a Seq
+//     it had reported: an engine's failover or restart that lost its newest
+//     writes), must not carry on in the old epoch, which would give the lost
+//     Seqs to other events: it fails Append, Read and Wait with an error
 //     wrapping ErrReplaced until Info, which reports the new epoch, is
 //     called. The dispatcher then ends every subscription, whose clients
 //     resume and are told with a ResetType event that their position is gone.

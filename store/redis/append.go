@@ -9,6 +9,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/store/internal/batch"
+	"github.com/ssehub/ssehub/store/internal/epoch"
 )
 
 // Concurrent Appends are committed in groups: one committer goroutine
@@ -142,12 +143,13 @@ func (l *Log) commitGroup(group []*appendReq) {
 	if rt.MaxAge > 0 {
 		cutoff = l.opts.Now().Add(-rt.MaxAge).UnixMilli()
 	}
-	words := 4
+	words := 6
 	for _, r := range group {
 		words += 1 + len(r.args)
 	}
 	args := make([]any, 0, words)
-	args = append(args, *l.epoch.Load(), rt.MaxEvents, rt.MaxBytes, cutoff)
+	m := l.mark.Load()
+	args = append(args, m.epoch, rt.MaxEvents, rt.MaxBytes, cutoff, m.seq.Load(), epoch.New())
 	for _, r := range group {
 		args = append(args, r.n)
 		args = append(args, r.args...)
@@ -163,7 +165,11 @@ func (l *Log) commitGroup(group []*appendReq) {
 			r.reply <- appendReply{err: l.fail(l.ctx, "append", err)}
 			continue
 		}
-		r.reply <- answer(res[i])
+		rep := answer(res[i])
+		if rep.err == nil {
+			m.saw(rep.last)
+		}
+		r.reply <- rep
 	}
 }
 

@@ -79,6 +79,8 @@ type Log struct {
 	// so the dispatcher drops its old position.
 	tailMu    sync.Mutex
 	tailEpoch string
+	// mark is what this node has seen of the log in the epoch it serves.
+	mark atomic.Pointer[mark]
 
 	// reqs hands Appends to the committer (see append.go); ctx bounds
 	// its calls and ends with Close, as does quit.
@@ -209,6 +211,8 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	defer cancel()
 	buf := takeBuffer()
 	defer giveBuffer(buf)
+	m := l.mark.Load()
+	floor := m.seq.Load() // before the read: the log held it then
 	var meta *goredis.SliceCmd
 	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
 		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
@@ -220,14 +224,64 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	if err := l.sameEpoch(meta.Val()[0]); err != nil {
 		return nil, err
 	}
+	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
+	if err := l.holds(ctx, m, meta.Val()[0], last, floor); err != nil {
+		return nil, err
+	}
 	evs, err := parseRange(buf.Bytes(), after)
 	if err != nil {
 		return nil, err
 	}
-	if last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64); len(evs) == 0 && after < last {
+	if len(evs) == 0 && after < last {
 		return nil, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, last)
 	}
 	return evs, nil
+}
+
+// mark is the highest Seq a node knows the log held in one epoch: the end
+// Info found, what its appends were given, what it read. The log's end can
+// fall below it only by losing acknowledged events, which starts a new
+// epoch (see renewScript). A mark belongs to its epoch, so that a read
+// answered in the old epoch cannot raise the new epoch's mark.
+type mark struct {
+	epoch string
+	seq   atomic.Uint64
+}
+
+// saw records that the log held Seq seq in m's epoch.
+func (m *mark) saw(seq uint64) {
+	for {
+		cur := m.seq.Load()
+		if seq <= cur || m.seq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// holds checks that the log, which a read found in epoch stored ending at
+// last, still holds floor, the highest Seq m had seen before that read.
+// If it does, m notes last. If not, the log lost acknowledged events: it
+// gets a new epoch (renewScript), and the answer is ErrReplaced, on which
+// the hub adopts it and resets its clients.
+func (l *Log) holds(ctx context.Context, m *mark, stored any, last, floor uint64) error {
+	if str(stored) != m.epoch {
+		return nil // Info adopted another epoch since; its own mark counts
+	}
+	if last >= floor {
+		m.saw(last)
+		return nil
+	}
+	cctx, cancel := l.bound(ctx)
+	defer cancel()
+	renewed, err := renewScript.Run(cctx, l.rdb, l.keys, m.epoch, floor, epoch.New()).Int()
+	if err != nil {
+		return l.fail(ctx, "renewing the epoch", err)
+	}
+	if renewed == 1 {
+		l.opts.Logger.Warn("the redis stream lost acknowledged events (a failover or a restart that lost its tail): new epoch",
+			"stream", l.opts.Stream, "ends at", last, "seen", floor)
+	}
+	return fmt.Errorf("redis: the log ends at %d, before event %d it held: it lost acknowledged events: %w", last, floor, hub.ErrReplaced)
 }
 
 // sameEpoch reports ErrReplaced unless stored is the epoch the log serves.
@@ -328,6 +382,8 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	}
 	cctx, cancel := context.WithTimeout(ctx, l.opts.Block+l.opts.Timeout)
 	defer cancel()
+	m := l.mark.Load()
+	floor := m.seq.Load() // before the read: the log held it then
 	p := l.rdb.Pipeline()
 	meta := p.HMGet(cctx, l.keys[1], "epoch", "last")
 	xr := p.XRead(cctx, &goredis.XReadArgs{
@@ -342,11 +398,14 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	if err := l.sameEpoch(meta.Val()[0]); err != nil {
 		return nil, err
 	}
+	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
+	if err := l.holds(ctx, m, meta.Val()[0], last, floor); err != nil {
+		return nil, err
+	}
 	streams := xr.Val()
 	if len(streams) == 0 {
 		return nil, nil
 	}
-	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
 	return decode(streams[0].Messages, after, max(last, after))
 }
 
@@ -393,11 +452,18 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 		return hub.Info{}, fmt.Errorf("redis: info answered %v", res)
 	}
 	e := str(res[0])
+	info := hub.Info{Epoch: e}
+	info.Last, _ = strconv.ParseUint(str(res[1]), 10, 64)
 	if old := l.epoch.Swap(&e); old != nil && *old != e {
 		l.opts.Logger.Warn("the redis stream was replaced: new epoch", "stream", l.opts.Stream, "old", *old, "new", e)
 	}
-	info := hub.Info{Epoch: e}
-	info.Last, _ = strconv.ParseUint(str(res[1]), 10, 64)
+	if m := l.mark.Load(); m != nil && m.epoch == e {
+		m.saw(info.Last)
+	} else {
+		m = &mark{epoch: e}
+		m.seq.Store(info.Last)
+		l.mark.Store(m)
+	}
 	info.Bytes, _ = strconv.ParseInt(str(res[2]), 10, 64)
 	info.Events, _ = res[3].(int64)
 	info.First = info.Last + 1

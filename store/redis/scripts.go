@@ -21,19 +21,30 @@ import goredis "github.com/redis/go-redis/v9"
 // what retention no longer keeps. It is one atomic step: no other append
 // can take a Seq in between.
 //
+// It first makes sure the log still holds what the node has seen of it
+// (see renewScript): a log that ends before floor lost acknowledged events
+// and gets a new epoch instead of handing their Seqs out again.
+//
 // KEYS: events, meta, ids. ARGV: epoch, maxEvents, maxBytes, cutoffMs (0:
-// no age bound), then per request: its count n, then n times: id, timeMs,
-// size, encoding. It returns one result per request: the Seq of its last
-// event (an integer), or "SEQ ID" naming an id already held.
+// no age bound), floor (the highest Seq the node has seen in this epoch),
+// the epoch to start if the log lost its tail, then per request: its count
+// n, then n times: id, timeMs, size, encoding. It returns one result per
+// request: the Seq of its last event (an integer), or "SEQ ID" naming an id
+// already held.
 var appendScript = goredis.NewScript(`
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if epoch ~= ARGV[1] then
   return redis.error_reply('SSEHUB-REPLACED ' .. tostring(epoch))
 end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
+if last < tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('HSET', KEYS[2], 'epoch', ARGV[6], 'last', '0', 'bytes', '0')
+  return redis.error_reply('SSEHUB-REPLACED lost its tail: ends at ' .. last .. ', event ' .. ARGV[5] .. ' was seen')
+end
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
 local results = {}
-local at = 5
+local at = 7
 while at <= #ARGV do
   local n = tonumber(ARGV[at])
   local first = at + 1
@@ -96,4 +107,26 @@ local count = redis.call('XLEN', KEYS[1])
 local first = ''
 if count > 0 then first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][1] end
 return {epoch, last, bytes, count, first}
+`)
+
+// renewScript starts a new epoch for a log that lost its tail: one whose
+// end is before an event a node has seen in it (floor). That happens when
+// Redis answered an append and then lost it: a failover to a replica the
+// append had not reached, or a restart whose AOF missed the last writes
+// (appendfsync everysec or no, a machine that lost power). Handing those
+// Seqs out again would give a client that holds one of the lost ids the
+// wrong place to resume from; with a new epoch it gets ssehub-reset. What
+// is left of the old log is dropped, as for a log that lost all its data.
+// Only a node whose epoch is still the stored one renews, so nodes that
+// notice at the same time start one new epoch, not several.
+//
+// KEYS: events, meta, ids. ARGV: epoch, floor, the new epoch. It returns 1
+// when it renewed the log, 0 when the log holds floor or the epoch changed.
+var renewScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
+local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
+if last >= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('HSET', KEYS[2], 'epoch', ARGV[3], 'last', '0', 'bytes', '0')
+return 1
 `)

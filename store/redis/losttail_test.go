@@ -1,0 +1,199 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/hub/logtest"
+	"github.com/ssehub/ssehub/internal/testserver"
+	"github.com/ssehub/ssehub/store/internal/epoch"
+)
+
+// loseTail does to the log what a failover to a replica that lacked the
+// newest appends leaves behind, or a restart whose AOF missed them
+// (appendfsync everysec, a power cut): the events after keep are gone and
+// the log's end is keep again, while the epoch, written long before, stays.
+func loseTail(t *testing.T, l *Log, keep uint64) {
+	t.Helper()
+	ctx, rdb := t.Context(), l.Client()
+	tag := "{" + l.Stream() + "}"
+	// The stream is written again with what is kept, as a replica holds
+	// it: XDEL would leave the stream's top id at the lost events.
+	kept, err := rdb.XRange(ctx, tag+":events", "-", entryID(keep)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, tag+":events").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range kept {
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: tag + ":events", ID: m.ID, Values: []any{"m", m.Values["m"], "e", m.Values["e"]}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.HSet(ctx, tag+":meta", "last", fmt.Sprint(keep)).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestALostTailStartsANewEpoch: a node that has seen events the log then
+// lost must not go on in that epoch, on any of its paths, or the lost
+// events' Seqs would be handed out again to other events, and a client
+// holding one of their ids would resume at the wrong place without being
+// told. The log gets a new epoch instead, so such a client gets
+// ssehub-reset, and the log works on in it.
+func TestALostTailStartsANewEpoch(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{AppendFsync: "always"})
+	for _, path := range []string{"read", "tail", "append", "another node's append"} {
+		t.Run(path, func(t *testing.T) {
+			ctx := t.Context()
+			l, err := open(t, srv, "lost-"+epoch.New(), logtest.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			before, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events := make([]*hub.Event, 10)
+			for i := range events {
+				events[i] = &hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i)}
+			}
+			if err := l.Append(ctx, events); err != nil {
+				t.Fatal(err)
+			}
+			loseTail(t, l, 8)
+			switch path {
+			case "read":
+				_, err = l.Read(ctx, 0, 100)
+			case "tail":
+				// Bounded: a tail that goes on in the old epoch waits
+				// for event 9 forever.
+				tctx, stop := context.WithTimeout(ctx, 10*time.Second)
+				_, err = l.ReadWait(tctx, 8, 100)
+				stop()
+			case "append":
+				err = l.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "after"}})
+			case "another node's append":
+				// A node that saw nothing of the lost events cannot
+				// tell; one that did renews the epoch at its next call,
+				// and the other is then refused as for any new epoch.
+				other, oerr := open(t, srv, l.Stream(), logtest.Config{})
+				if oerr != nil {
+					t.Fatal(oerr)
+				}
+				defer other.Close()
+				if err := other.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "unaware"}}); err != nil {
+					t.Fatalf("the node that saw nothing lost: %v", err)
+				}
+				_, err = l.Read(ctx, 0, 100)
+				if !errors.Is(err, hub.ErrReplaced) {
+					t.Fatalf("the node that saw events 9 and 10, after the other appended event 9 again: %v; want ErrReplaced", err)
+				}
+				err = other.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "refused"}})
+			}
+			if !errors.Is(err, hub.ErrReplaced) {
+				t.Fatalf("%s after the log lost events 9 and 10: %v; want an error wrapping ErrReplaced", path, err)
+			}
+			after, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Epoch == before.Epoch || after.Last != 0 || after.Events != 0 {
+				t.Fatalf("Info after the loss: %+v; want a new, empty epoch (was %q)", after, before.Epoch)
+			}
+			ev := &hub.Event{Topics: []string{"t"}, Data: "new epoch"}
+			if err := l.Append(ctx, []*hub.Event{ev}); err != nil || ev.Seq != 1 {
+				t.Fatalf("Append in the new epoch: seq %d, %v; want seq 1", ev.Seq, err)
+			}
+			got, err := l.Read(ctx, 0, 10)
+			if err != nil || len(got) != 1 || got[0].Data != "new epoch" {
+				t.Fatalf("Read in the new epoch: %v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestSharedLogsSeeNoLossWhileBusy: the check for a lost tail compares the
+// log's end with what a node saw before each call, so two nodes appending,
+// reading and tailing at once never take each other's progress for a loss.
+func TestSharedLogsSeeNoLossWhileBusy(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{AppendFsync: "always"})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stream := "busy-" + epoch.New()
+	var logs [2]*Log
+	for i := range logs {
+		l, err := open(t, srv, stream, logtest.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		logs[i] = l
+	}
+	const appenders, each = 4, 100
+	total := uint64(len(logs) * appenders * each)
+	var mu sync.Mutex
+	var failures []error
+	fail := func(err error) {
+		mu.Lock()
+		failures = append(failures, err)
+		mu.Unlock()
+		cancel() // the others stop too
+	}
+	var busy, tails sync.WaitGroup
+	for _, l := range logs {
+		for range appenders {
+			busy.Go(func() {
+				for i := range each {
+					if err := l.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: fmt.Sprint(i)}}); err != nil {
+						fail(fmt.Errorf("append: %w", err))
+						return
+					}
+				}
+			})
+		}
+		tails.Go(func() { // follows the tail to the last event
+			for pos := uint64(0); pos < total; {
+				evs, err := l.ReadWait(ctx, pos, 64)
+				if err != nil {
+					fail(fmt.Errorf("tail after %d: %w", pos, err))
+					return
+				}
+				pos = evs[len(evs)-1].Seq
+			}
+		})
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for _, l := range logs {
+		readers.Go(func() { // reads from the start until the tails are done
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := l.Read(ctx, 0, 16); err != nil {
+					fail(fmt.Errorf("read: %w", err))
+					return
+				}
+			}
+		})
+	}
+	busy.Wait()
+	tails.Wait()
+	close(stop)
+	readers.Wait()
+	for _, err := range failures {
+		t.Error(err)
+	}
+}
