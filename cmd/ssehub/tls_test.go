@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -285,9 +284,7 @@ func TestTLSReloadsCertificateWithoutRestart(t *testing.T) {
 		}
 		second := newTestCert(t, "second")
 		second.write(t, certPath, keyPath)
-		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		raiseSIGHUP(t)
 		waitServed(t, addr, second, first, second)
 	})
 

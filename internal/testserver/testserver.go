@@ -212,7 +212,7 @@ func (s *Server) logTail() string {
 func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 
 // Kill stops the server with SIGKILL, as a crash would.
-func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+func (s *Server) Kill() { s.signal(os.Kill) }
 
 // Pid is the server's process id, 0 when stopped.
 func (s *Server) Pid() int {
@@ -224,13 +224,15 @@ func (s *Server) Pid() int {
 	return s.cmd.Process.Pid
 }
 
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) signal(sig os.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server must be able to exit
+	if sigCont != nil {
+		_ = s.cmd.Process.Signal(sigCont) // a paused server must be able to exit
+	}
 	_ = s.cmd.Process.Signal(sig)
 	_ = s.cmd.Wait()
 	s.cmd = nil
@@ -243,7 +245,10 @@ func (s *Server) signal(sig syscall.Signal) {
 // with nats-server acknowledging a publish).
 func (s *Server) Pause() {
 	s.t.Helper()
-	s.send(syscall.SIGSTOP)
+	if sigStop == nil {
+		s.t.Fatalf("pausing %s: this platform cannot stop a process (no SIGSTOP)", s.name)
+	}
+	s.send(sigStop)
 	if pid := s.Pid(); pid != 0 {
 		if err := awaitStopped(pid); err != nil {
 			s.t.Fatalf("pausing %s: %v", s.name, err)
@@ -293,9 +298,13 @@ func stopped(taskDir string) bool {
 }
 
 // Resume undoes Pause (SIGCONT).
-func (s *Server) Resume() { s.send(syscall.SIGCONT) }
+func (s *Server) Resume() {
+	if sigCont != nil {
+		s.send(sigCont)
+	}
+}
 
-func (s *Server) send(sig syscall.Signal) {
+func (s *Server) send(sig os.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {

@@ -1,0 +1,11 @@
+//go:build unix
+
+package testserver
+
+import (
+	"os"
+	"syscall"
+)
+
+// The signals that pause and resume a server (Pause, Resume).
+var sigStop, sigCont os.Signal = syscall.SIGSTOP, syscall.SIGCONT
