@@ -74,16 +74,8 @@ type node struct {
 func startNode(t *testing.T, bin, store string) *node {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--store", store,
+	cmd := runHub(t, bin, nil, "serve", "--listen", addr, "--store", store,
 		"--jwt-key", testKey, "--demo=false", "--log-level", "error", "--heartbeat", "1s")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
 	n := &node{base: "http://" + addr, cmd: cmd}
 	readiness(t, n.base)
 	return n

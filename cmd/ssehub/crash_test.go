@@ -138,7 +138,18 @@ func startProcess(t *testing.T, bin, addr, data string, flags ...string) *exec.C
 	t.Helper()
 	args := append([]string{"serve", "--listen", addr, "--store", "file:" + data,
 		"--jwt-key", testKey, "--demo=false", "--log-level", "warn"}, flags...)
+	cmd := runHub(t, bin, nil, args...)
+	readiness(t, "http://"+addr)
+	return cmd
+}
+
+// runHub starts the hub binary with args, and env added to this process's
+// environment; the test's cleanup kills it. Its log goes to the test's
+// standard error.
+func runHub(t *testing.T, bin string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -147,7 +158,6 @@ func startProcess(t *testing.T, bin, addr, data string, flags ...string) *exec.C
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	readiness(t, "http://"+addr)
 	return cmd
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,28 +23,19 @@ func TestFileStoreRunsOneMorePUnderSyncAlways(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		store []string
-		env   string
+		env   []string
 		want  int
 	}{
-		{"file, sync always", []string{"--store", "file:" + t.TempDir()}, "", cpus + 1},
-		{"file, sync batch", []string{"--store", "file:" + t.TempDir(), "--sync", "batch"}, "", cpus},
-		{"memory", []string{"--store", "memory:"}, "", cpus},
-		{"file, GOMAXPROCS set", []string{"--store", "file:" + t.TempDir()}, "GOMAXPROCS=1", 1},
+		{"file, sync always", []string{"--store", "file:" + t.TempDir()}, nil, cpus + 1},
+		{"file, sync batch", []string{"--store", "file:" + t.TempDir(), "--sync", "batch"}, nil, cpus},
+		{"memory", []string{"--store", "memory:"}, nil, cpus},
+		{"file, GOMAXPROCS set", []string{"--store", "file:" + t.TempDir()}, []string{"GOMAXPROCS=1"}, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			addr, admin := freeAddr(t), freeAddr(t)
 			args := append([]string{"serve", "--listen", addr, "--admin-listen", admin,
 				"--jwt-key", testKey, "--demo=false", "--log-level", "warn"}, c.store...)
-			cmd := exec.Command(bin, args...)
-			cmd.Env = append(os.Environ(), c.env)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-			})
+			runHub(t, bin, c.env, args...)
 			readiness(t, "http://"+addr)
 			if got := gomaxprocsOf(t, "http://"+admin+"/metrics"); got != c.want {
 				t.Errorf("GOMAXPROCS %d, want %d (%d CPUs)", got, c.want, cpus)
