@@ -104,6 +104,16 @@ func appendString(b []byte, s string) []byte {
 // make it panic or allocate much more than len(data): every length is
 // checked against the bytes that remain. Errors wrap [ErrCorrupt].
 func (e *Event) UnmarshalBinary(data []byte) error {
+	// All strings share one allocation: the copy of the input.
+	return e.UnmarshalBinaryString(string(data))
+}
+
+// UnmarshalBinaryString is UnmarshalBinary for an encoding held in a
+// string: the event's strings are parts of data, so decoding copies no
+// bytes. A store whose reads already give it a buffer of its own (a
+// network client's copy of a message) decodes from that without a second
+// copy.
+func (e *Event) UnmarshalBinaryString(data string) error {
 	if len(data) < 2 {
 		return fmt.Errorf("%w: %d bytes", ErrCorrupt, len(data))
 	}
@@ -114,8 +124,7 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 	if flags&^knownFlags != 0 {
 		return fmt.Errorf("%w: unknown flags %#x", ErrCorrupt, flags)
 	}
-	// All strings share one allocation: the copy of the input.
-	d := decoder{s: string(data), off: 2}
+	d := decoder{s: data, off: 2}
 	var ev Event
 	ev.Private = flags&flagPrivate != 0
 	ev.Seq = d.uvarint()

@@ -136,8 +136,12 @@ func FuzzEventUnmarshalBinary(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var ev Event
-		if err := ev.UnmarshalBinary(b); err != nil {
+		var ev, fromString Event
+		err := ev.UnmarshalBinary(b)
+		if serr := fromString.UnmarshalBinaryString(string(b)); (serr == nil) != (err == nil) || !reflect.DeepEqual(fromString, ev) {
+			t.Fatalf("UnmarshalBinaryString = %+v, %v; UnmarshalBinary = %+v, %v", fromString, serr, ev, err)
+		}
+		if err != nil {
 			return
 		}
 		again, _ := ev.MarshalBinary()

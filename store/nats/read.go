@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,6 +43,15 @@ const (
 	staleAfter = time.Second
 	// readWait is the expiry of a pull for events known to be there.
 	readWait = 250 * time.Millisecond
+	// maxPull bounds the messages one pull asks for (a Read of more returns
+	// a short page), so that a cursor's subscription buffers a bounded count
+	// (cursorQueue): nats.go sizes every synchronous subscription's queue
+	// up front, 64k pointers by default, which the garbage collector scans
+	// on every cycle and which thousands of replaying subscribers would
+	// each hold.
+	maxPull = 1024
+	// cursorQueue has room for a whole pull and the status that ends it.
+	cursorQueue = maxPull + 16
 )
 
 // cursors keeps the cursors no Read uses now, by the position they read
@@ -204,7 +214,7 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 			return evs, false, fmt.Errorf("%w: want %d, got %d", errGap, c.next, seq)
 		}
 		ev := new(hub.Event)
-		if err := ev.UnmarshalBinary(m.Data); err != nil {
+		if err := ev.UnmarshalBinaryString(owned(m.Data)); err != nil {
 			return evs, false, fmt.Errorf("nats: message %d: %w", seq, err)
 		}
 		ev.Seq = seq
@@ -212,6 +222,13 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 		c.next, c.pending = seq+1, left
 	}
 	return evs, true, nil
+}
+
+// owned views a message's data as a string without copying it: nats.go
+// gives every message a buffer of its own (a copy of what it read), which
+// nothing writes to after, so the event's strings may share it.
+func owned(data []byte) string {
+	return unsafe.String(unsafe.SliceData(data), len(data))
 }
 
 // ackFields reads the stream sequence and the count of messages pending
@@ -279,7 +296,7 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	c := l.cursors.take(after)
 	var n int
 	if c != nil && c.pending > 0 {
-		n = int(min(uint64(limit), c.pending))
+		n = int(min(uint64(limit), c.pending, maxPull))
 	} else {
 		first, last, err := l.state(ctx)
 		switch {
@@ -298,7 +315,7 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 			}
 			return nil, err
 		}
-		n = int(min(uint64(limit), last-after))
+		n = int(min(uint64(limit), last-after, maxPull))
 		if c == nil {
 			if c, err = l.newCursor(ctx, after+1); err != nil {
 				return nil, err
