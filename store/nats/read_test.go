@@ -1,0 +1,127 @@
+package nats
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/internal/testserver"
+)
+
+// TestReadReturnsAtMostOnePull: a Read asking for more than one pull
+// carries returns a short page, and the next Read goes on from there.
+func TestReadReturnsAtMostOnePull(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "pull"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const total = maxPull + 76
+	appendN(t, l, total)
+	var after uint64
+	var pages []int
+	for {
+		page, err := l.Read(t.Context(), after, 5*maxPull)
+		if err != nil {
+			t.Fatalf("Read(%d): %v", after, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for i, ev := range page {
+			if ev.Seq != after+uint64(i)+1 {
+				t.Fatalf("Read(%d): event %d has Seq %d", after, i, ev.Seq)
+			}
+		}
+		pages = append(pages, len(page))
+		after = page[len(page)-1].Seq
+	}
+	if len(pages) != 2 || pages[0] != maxPull || after != total {
+		t.Fatalf("pages of %v up to %d, want %d then the rest up to %d", pages, after, maxPull, total)
+	}
+}
+
+// TestCursorQueueHoldsAWholePull: the connection's subscription queues
+// are small (not nats.go's 64k), yet a cursor whose reader takes nothing
+// until its whole pull has arrived loses no message of it.
+func TestCursorQueueHoldsAWholePull(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "queue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, maxPull+10)
+	c, err := l.newCursor(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.drop(c)
+	req := `{"batch":` + strconv.Itoa(maxPull) + `,"expires":` + strconv.Itoa(int(5*time.Second)) + `}`
+	if err := l.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+l.name+"."+c.consumer, c.inbox, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the whole pull to arrive", func() bool {
+		n, _, err := c.sub.Pending()
+		if dropped, _ := c.sub.Dropped(); err != nil || dropped > 0 {
+			t.Fatalf("%d messages of one pull dropped with %d queued (%v)", dropped, n, err)
+		}
+		return n == maxPull
+	})
+	for i := range maxPull {
+		m, err := c.sub.NextMsg(time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		if seq, _, ok := ackFields(m.Reply); !ok || seq != uint64(i+1) {
+			t.Fatalf("message %d has reply %q", i+1, m.Reply)
+		}
+	}
+	if l.nc.Opts.SubChanLen != cursorQueue {
+		t.Errorf("subscription queues of %d messages, want %d", l.nc.Opts.SubChanLen, cursorQueue)
+	}
+}
+
+// TestReadersLeaveNoGoroutineAfterClose: cursors kept between pages, a
+// tail waiting in the server, all end with Close.
+func TestReadersLeaveNoGoroutineAfterClose(t *testing.T) {
+	srv := testserver.NATS(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "leak", Block: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 30)
+	for after := uint64(0); after < 30; after += 10 {
+		if page, err := l.Read(t.Context(), after, 10); err != nil || len(page) != 10 {
+			t.Fatalf("Read(%d): %d events, %v", after, len(page), err)
+		}
+	}
+	if page, err := l.ReadWait(t.Context(), 0, 5); err != nil || len(page) != 5 {
+		t.Fatalf("ReadWait(0): %d events, %v", len(page), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually waits until cond holds, failing the test after a bound.
+// Nothing signals a subscription's queue filling, so it checks cond every
+// few milliseconds; the bound, not the interval, decides the outcome.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	bound := time.NewTimer(10 * time.Second)
+	defer bound.Stop()
+	check := time.NewTicker(5 * time.Millisecond)
+	defer check.Stop()
+	for !cond() {
+		select {
+		case <-bound.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-check.C:
+		}
+	}
+}
