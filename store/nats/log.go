@@ -116,7 +116,6 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		natsgo.MaxReconnects(-1),
 		natsgo.ReconnectWait(250*time.Millisecond),
 		natsgo.ReconnectBufSize(-1), // fail publishes while disconnected, never queue them
-		natsgo.SyncQueueLen(cursorQueue),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w: %v", url, hub.ErrUnavailable, err)

@@ -26,8 +26,9 @@ type cursor struct {
 	consumer string
 	inbox    string
 	sub      *natsgo.Subscription
-	next     uint64 // the Seq the next message has
-	pending  uint64 // messages after next-1, as the server last said
+	msgs     chan *natsgo.Msg // what sub receives, read without nats.go's bookkeeping
+	next     uint64           // the Seq the next message has
+	pending  uint64           // messages after next-1, as the server last said
 	idle     time.Time
 }
 
@@ -44,11 +45,10 @@ const (
 	// readWait is the expiry of a pull for events known to be there.
 	readWait = 250 * time.Millisecond
 	// maxPull bounds the messages one pull asks for (a Read of more returns
-	// a short page), so that a cursor's subscription buffers a bounded count
-	// (cursorQueue): nats.go sizes every synchronous subscription's queue
-	// up front, 64k pointers by default, which the garbage collector scans
-	// on every cycle and which thousands of replaying subscribers would
-	// each hold.
+	// a short page), so that a cursor's queue is small (cursorQueue):
+	// nats.go would give a synchronous subscription 64k pointers up front,
+	// which the garbage collector scans on every cycle and which thousands
+	// of replaying subscribers would each hold.
 	maxPull = 1024
 	// cursorQueue has room for a whole pull and the status that ends it.
 	cursorQueue = maxPull + 16
@@ -149,14 +149,31 @@ func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
 		return nil, l.fail(ctx, "read", err)
 	}
 	info := cons.CachedInfo()
-	c := &cursor{consumer: info.Name, inbox: l.nc.NewInbox(), next: start, pending: info.NumPending}
-	if c.sub, err = l.nc.SubscribeSync(c.inbox); err != nil {
+	c := &cursor{consumer: info.Name, inbox: l.nc.NewInbox(), next: start, pending: info.NumPending,
+		msgs: make(chan *natsgo.Msg, cursorQueue)}
+	// A page is bounded by maxPull; its bytes by the events'. A message
+	// that finds the queue full is dropped by nats.go, and the gap it
+	// leaves is seen (errGap) as any other.
+	if c.sub, err = l.nc.ChanSubscribe(c.inbox, c.msgs); err != nil {
 		_ = l.nc.Publish("$JS.API.CONSUMER.DELETE."+l.name+"."+c.consumer, nil)
 		return nil, l.fail(ctx, "read", err)
 	}
-	// A page is bounded by the Read's limit; its bytes by the events'.
-	_ = c.sub.SetPendingLimits(-1, -1)
 	return c, nil
+}
+
+// nextMsg returns the next message c receives, or ctx's error.
+func (c *cursor) nextMsg(ctx context.Context) (*natsgo.Msg, error) {
+	select {
+	case m := <-c.msgs: // most often one is there: no need to look at ctx
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-c.msgs:
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Errors of one pull, handled by Read.
@@ -188,7 +205,7 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 	}
 	evs = make([]*hub.Event, 0, n)
 	for len(evs) < n {
-		m, err := c.sub.NextMsgWithContext(pctx)
+		m, err := c.nextMsg(pctx)
 		if err != nil {
 			if ctx.Err() == nil && pctx.Err() != nil {
 				err = fmt.Errorf("%w: no answer within %v", errStale, wait+staleAfter)
