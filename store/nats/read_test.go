@@ -2,6 +2,7 @@ package nats
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,48 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		case <-bound.C:
 			t.Fatalf("timed out waiting for %s", what)
 		case <-check.C:
+		}
+	}
+}
+
+// FuzzAckFields: the reply subject parser never panics and reads what a
+// plain split of the subject reads.
+func FuzzAckFields(f *testing.F) {
+	for _, reply := range []string{
+		"$JS.ACK.SSEHUB_NEWS.c1.1.48123.48123.1764656400123456789.1877",
+		"$JS.ACK._.ACCHASH.SSEHUB_NEWS.c1.1.48123.48123.1764656400123456789.0",
+		"$JS.ACK._.ACCHASH.SSEHUB_NEWS.c1.1.48123.48123.1764656400123456789.0.rnd",
+		"$JS.ACK.S.c.1.18446744073709551616.1.1.1",
+		"$JS.ACK.S.c.1.2..1.", "$JS.ACK", "",
+	} {
+		f.Add(reply)
+	}
+	f.Fuzz(func(t *testing.T, reply string) {
+		seq, pending, ok := ackFields(reply)
+		tok := strings.Split(reply, ".")
+		wantOK := (len(tok) == 9 || len(tok) == 11 || len(tok) == 12) && tok[0] == "$JS" && tok[1] == "ACK"
+		var wantSeq, wantPending uint64
+		if wantOK {
+			s, p := tok[5], tok[8]
+			if len(tok) >= 11 {
+				s, p = tok[7], tok[10]
+			}
+			var err1, err2 error
+			wantSeq, err1 = strconv.ParseUint(s, 10, 64)
+			wantPending, err2 = strconv.ParseUint(p, 10, 64)
+			wantOK = err1 == nil && err2 == nil
+		}
+		if ok != wantOK || ok && (seq != wantSeq || pending != wantPending) {
+			t.Fatalf("ackFields(%q) = %d, %d, %v; want %d, %d, %v", reply, seq, pending, ok, wantSeq, wantPending, wantOK)
+		}
+	})
+}
+
+func BenchmarkAckFields(b *testing.B) {
+	reply := "$JS.ACK.SSEHUB_BENCH.abcdEFGHijkl1234.1.48123.48123.1764656400123456789.1877"
+	for b.Loop() {
+		if _, _, ok := ackFields(reply); !ok {
+			b.Fatal(reply)
 		}
 	}
 }
