@@ -228,7 +228,7 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	if err := l.holds(ctx, m, meta.Val()[0], last, floor); err != nil {
 		return nil, err
 	}
-	evs, err := parseRange(buf.Bytes(), after)
+	evs, err := parseRange(buf.b, after)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,11 @@ package redis
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ssehub/ssehub/hub"
@@ -12,21 +16,45 @@ import (
 // events out of it with respReader: go-redis's own decoding makes a map
 // and four strings per entry, which bounded replay. Only what XRANGE
 // answers is understood: arrays of bulk strings, and an error. The events
-// copy what they keep (UnmarshalBinary), so the buffer is reused.
+// copy what they keep (parseRange), so the buffer is reused.
 
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var buffers = sync.Pool{New: func() any { return new(reply) }}
 
 // maxPooled is the largest buffer kept for reuse: a page of large events
 // is not held on to.
 const maxPooled = 4 << 20
 
-func takeBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+func takeBuffer() *reply { return buffers.Get().(*reply) }
 
-func giveBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxPooled {
-		b.Reset()
-		buffers.Put(b)
+func giveBuffer(r *reply) {
+	if cap(r.b) <= maxPooled {
+		r.b = r.b[:0]
+		buffers.Put(r)
 	}
+}
+
+// reply is where go-redis writes a raw reply. go-redis hands it each bulk
+// string as an [io.LimitedReader] of the connection's reader; reply reads
+// the string in one piece straight from that reader, where bytes.Buffer
+// would grow by 512 bytes and read twice.
+type reply struct{ b []byte }
+
+func (r *reply) Write(p []byte) (int, error) {
+	r.b = append(r.b, p...)
+	return len(p), nil
+}
+
+func (r *reply) ReadFrom(src io.Reader) (int64, error) {
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		return 0, errors.New("redis: a raw reply came without its length")
+	}
+	n := int(lr.N)
+	r.b = slices.Grow(r.b, n)
+	got, err := io.ReadFull(lr.R, r.b[len(r.b):len(r.b)+n])
+	r.b = r.b[:len(r.b)+got]
+	lr.N -= int64(got)
+	return int64(got), err
 }
 
 // parseRange reads an XRANGE reply of the events stream, checking that the
@@ -34,14 +62,19 @@ func giveBuffer(b *bytes.Buffer) {
 // beyond after+1 reports ErrTrimmed, and anything malformed an error
 // saying so. Hostile input cannot make it panic or allocate much beyond
 // the events it holds.
+//
+// The events' encodings are copied into one string, which the events'
+// strings are parts of, and the events are one slice: a page costs a few
+// allocations, not a few per event.
 func parseRange(raw []byte, after uint64) ([]*hub.Event, error) {
 	r := respReader{b: raw}
 	n := r.array()
-	var out []*hub.Event
+	var encs [][]byte
 	if r.err == nil && n > 0 {
 		// Every entry takes at least 16 bytes, which bounds the slice.
-		out = make([]*hub.Event, 0, min(n, len(raw)/16))
+		encs = make([][]byte, 0, min(n, len(raw)/16))
 	}
+	size := 0
 	for i := 0; i < n && r.err == nil; i++ {
 		if r.array() != 2 {
 			r.failf("an entry is not [id, fields]")
@@ -62,30 +95,50 @@ func parseRange(raw []byte, after uint64) ([]*hub.Event, error) {
 		if r.err != nil {
 			break
 		}
-		want := after + uint64(len(out)) + 1
+		want := after + uint64(len(encs)) + 1
 		switch {
 		case !found:
 			r.failf("entry 0-%d has no event", seq)
-		case len(out) == 0 && seq > want:
+		case len(encs) == 0 && seq > want:
 			return nil, fmt.Errorf("%w: reading after %d, oldest retained is %d", hub.ErrTrimmed, after, seq)
 		case seq != want:
 			r.failf("event %d where %d was due", seq, want)
 		}
-		if r.err != nil {
-			break
-		}
-		ev := new(hub.Event)
-		if err := ev.UnmarshalBinary(enc); err != nil {
-			return nil, fmt.Errorf("redis: entry 0-%d: %w", seq, err)
-		}
-		ev.Seq = seq
-		out = append(out, ev)
+		encs = append(encs, enc)
+		size += len(enc)
 	}
 	if r.err == nil && r.off != len(r.b) {
 		r.failf("%d bytes after the reply", len(r.b)-r.off)
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	return decodeAll(encs, size, after)
+}
+
+// decodeAll decodes the encodings of the events following after, which
+// take size bytes together.
+func decodeAll(encs [][]byte, size int, after uint64) ([]*hub.Event, error) {
+	if len(encs) == 0 {
+		return nil, nil
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, enc := range encs {
+		all.Write(enc)
+	}
+	s := all.String()
+	out := make([]*hub.Event, len(encs))
+	slab := make([]hub.Event, len(encs))
+	for i, enc := range encs {
+		ev := &slab[i]
+		seq := after + uint64(i) + 1
+		if err := ev.UnmarshalBinaryString(s[:len(enc)]); err != nil {
+			return nil, fmt.Errorf("redis: entry 0-%d: %w", seq, err)
+		}
+		s = s[len(enc):]
+		ev.Seq = seq
+		out[i] = ev
 	}
 	return out, nil
 }
@@ -121,42 +174,48 @@ func (r *respReader) failf(format string, args ...any) {
 }
 
 // header reads a line "<kind><length>\r\n" and returns the length; a
-// reply that is an error ("-..." or RESP3's "!") becomes r.err.
+// reply that is an error ("-..." or RESP3's "!") becomes r.err. The digits
+// are read as they come: lengths are short, and a search for the line's
+// end first cost as much again.
 func (r *respReader) header(kind byte) int {
 	if r.err != nil {
 		return 0
 	}
-	end := bytes.Index(r.b[r.off:], []byte("\r\n"))
-	if end < 1 {
+	if r.off >= len(r.b) {
 		r.failf("no line")
 		return 0
 	}
-	line := r.b[r.off : r.off+end]
-	switch line[0] {
-	case '-':
-		r.err = fmt.Errorf("redis: read: %s", line[1:])
-		return 0
-	case '!':
-		r.err = fmt.Errorf("redis: read: an error of %s bytes", line[1:])
-		return 0
+	switch c := r.b[r.off]; c {
 	case kind:
+	case '-', '!':
+		line, _, _ := bytes.Cut(r.b[r.off+1:], []byte("\r\n"))
+		if c == '-' {
+			r.err = fmt.Errorf("redis: read: %s", line)
+		} else {
+			r.err = fmt.Errorf("redis: read: an error of %s bytes", line)
+		}
+		return 0
 	default:
-		r.failf("%q where %q was due", line[0], kind)
+		r.failf("%q where %q was due", c, kind)
 		return 0
 	}
-	n := 0
-	for _, c := range line[1:] {
-		if c < '0' || c > '9' || n > len(r.b) {
-			r.failf("bad length %q", line[1:])
+	n, i := 0, r.off+1
+	for ; i < len(r.b) && r.b[i] >= '0' && r.b[i] <= '9'; i++ {
+		if n > len(r.b) {
+			r.failf("a length beyond the reply")
 			return 0
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + int(r.b[i]-'0')
 	}
-	if len(line) == 1 {
+	switch {
+	case i == r.off+1:
 		r.failf("no length")
 		return 0
+	case i+1 >= len(r.b) || r.b[i] != '\r' || r.b[i+1] != '\n':
+		r.failf("a length not ending its line")
+		return 0
 	}
-	r.off += end + 2
+	r.off = i + 2
 	return n
 }
 

@@ -88,3 +88,21 @@ func FuzzParseRange(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseRange parses a page as a replay reads it: 512 events of
+// 200 bytes on one topic.
+func BenchmarkParseRange(b *testing.B) {
+	evs := make([]*hub.Event, 512)
+	for i := range evs {
+		evs[i] = &hub.Event{Seq: 1001 + uint64(i), Topics: []string{"bench"}, Data: strings.Repeat("x", 200),
+			Time: time.Unix(1_700_000_000, 0).UTC()}
+	}
+	raw := rangeReply(evs)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := parseRange(raw, 1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
