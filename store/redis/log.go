@@ -90,6 +90,9 @@ type Log struct {
 	quit       chan struct{}
 	committing sync.WaitGroup
 
+	// ahead holds the pages read ahead of their Reads (readahead.go).
+	ahead readAheads
+
 	closed atomic.Bool
 }
 
@@ -193,7 +196,8 @@ const maxSeq = 1 << 53
 
 // Read implements [hub.Log]. The epoch, the end of the log and the events
 // are read in one transaction: one round trip, one consistent view. The
-// events are parsed from XRANGE's raw reply (page.go).
+// events are parsed from XRANGE's raw reply (page.go). A page read ahead
+// for this position is taken instead when there is one (readahead.go).
 func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
 	if l.closed.Load() {
 		return nil, hub.ErrClosed
@@ -207,35 +211,55 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	if after >= maxSeq {
 		return nil, nil
 	}
+	if evs, ok, err := l.readAhead(ctx, after, limit); ok {
+		return evs, err
+	}
+	evs, _, err := l.readPage(ctx, after, limit)
+	if err == nil && len(evs) == limit {
+		l.ahead.start(l, after+uint64(limit), limit)
+	}
+	return evs, err
+}
+
+// pageMeta is what a page was read with: the epoch, and the Seq the log
+// ended at.
+type pageMeta struct {
+	epoch string
+	last  uint64
+}
+
+// readPage is one Read from Redis.
+func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Event, pageMeta, error) {
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
 	buf := takeBuffer()
 	defer giveBuffer(buf)
-	m := l.mark.Load()
-	floor := m.seq.Load() // before the read: the log held it then
+	mk := l.mark.Load()
+	floor := mk.seq.Load() // before the read: the log held it then
 	var meta *goredis.SliceCmd
 	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
 		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
 		return p.Process(cctx, goredis.NewRawWriteToCmd(cctx, buf, "XRANGE", l.keys[0], entryID(after+1), "+", "COUNT", limit))
 	})
 	if err != nil {
-		return nil, l.fail(ctx, "read", err)
+		return nil, pageMeta{}, l.fail(ctx, "read", err)
 	}
-	if err := l.sameEpoch(meta.Val()[0]); err != nil {
-		return nil, err
+	m := pageMeta{epoch: str(meta.Val()[0])}
+	m.last, _ = strconv.ParseUint(str(meta.Val()[1]), 10, 64)
+	if err := l.sameEpoch(m.epoch); err != nil {
+		return nil, pageMeta{}, err
 	}
-	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
-	if err := l.holds(ctx, m, meta.Val()[0], last, floor); err != nil {
-		return nil, err
+	if err := l.holds(ctx, mk, m.epoch, m.last, floor); err != nil {
+		return nil, pageMeta{}, err
 	}
 	evs, err := parseRange(buf.b, after)
 	if err != nil {
-		return nil, err
+		return nil, pageMeta{}, err
 	}
-	if len(evs) == 0 && after < last {
-		return nil, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, last)
+	if len(evs) == 0 && after < m.last {
+		return nil, pageMeta{}, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, m.last)
 	}
-	return evs, nil
+	return evs, m, nil
 }
 
 // mark is the highest Seq a node knows the log held in one epoch: the end
@@ -484,5 +508,6 @@ func (l *Log) Close() error {
 	l.cancel()
 	close(l.quit)
 	l.committing.Wait()
+	l.ahead.close()
 	return l.rdb.Close()
 }
