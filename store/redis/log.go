@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +93,8 @@ type Log struct {
 
 	// ahead holds the pages read ahead of their Reads (readahead.go).
 	ahead readAheads
+	// entryBytes is the size of an entry in the last XRANGE reply.
+	entryBytes atomic.Int64
 
 	closed atomic.Bool
 }
@@ -234,6 +237,9 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	defer cancel()
 	buf := takeBuffer()
 	defer giveBuffer(buf)
+	// Room for the reply at once, from the size of the entries read
+	// last: it would otherwise grow through a dozen sizes.
+	buf.b = slices.Grow(buf.b, min(limit*int(l.entryBytes.Load()), maxPooled))
 	mk := l.mark.Load()
 	floor := mk.seq.Load() // before the read: the log held it then
 	var meta *goredis.SliceCmd
@@ -255,6 +261,9 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	evs, err := parseRange(buf.b, after)
 	if err != nil {
 		return nil, pageMeta{}, err
+	}
+	if len(evs) > 0 {
+		l.entryBytes.Store(int64(len(buf.b) / len(evs)))
 	}
 	if len(evs) == 0 && after < m.last {
 		return nil, pageMeta{}, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, m.last)
