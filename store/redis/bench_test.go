@@ -1,7 +1,10 @@
 package redis
 
 import (
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/hub/logtest"
 	"github.com/ssehub/ssehub/internal/testserver"
@@ -32,5 +35,25 @@ func BenchmarkReplay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	logtest.BenchmarkReplay(b, l, 50_000)
+	logtest.BenchmarkReplayCPU(b, l, 50_000, func() time.Duration { return redisCPU(b, l) })
+}
+
+// redisCPU is the CPU time the Redis server has used, as INFO tells it.
+func redisCPU(b *testing.B, l *Log) time.Duration {
+	info, err := l.Client().Info(b.Context(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var seconds float64
+	for line := range strings.Lines(info) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_user" || k == "used_cpu_sys" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu: %q: %v", line, err)
+			}
+			seconds += f
+		}
+	}
+	return time.Duration(seconds * float64(time.Second))
 }
