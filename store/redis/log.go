@@ -239,7 +239,7 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	defer giveBuffer(buf)
 	// Room for the reply at once, from the size of the entries read
 	// last: it would otherwise grow through a dozen sizes.
-	buf.b = slices.Grow(buf.b, min(limit*int(l.entryBytes.Load()), maxPooled))
+	buf.b = slices.Grow(buf.b, replySize(limit, int(l.entryBytes.Load())))
 	mk := l.mark.Load()
 	floor := mk.seq.Load() // before the read: the log held it then
 	var meta *goredis.SliceCmd
@@ -315,6 +315,15 @@ func (l *Log) holds(ctx context.Context, m *mark, stored any, last, floor uint64
 			"stream", l.opts.Stream, "ends at", last, "seen", floor)
 	}
 	return fmt.Errorf("redis: the log ends at %d, before event %d it held: it lost acknowledged events: %w", last, floor, hub.ErrReplaced)
+}
+
+// replySize is the room to make for a reply of limit entries of
+// entryBytes each, at most maxPooled (and no overflow for a huge limit).
+func replySize(limit, entryBytes int) int {
+	if entryBytes > 0 && limit > maxPooled/entryBytes {
+		return maxPooled
+	}
+	return limit * entryBytes
 }
 
 // sameEpoch reports ErrReplaced unless stored is the epoch the log serves.

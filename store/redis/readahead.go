@@ -107,6 +107,9 @@ func (l *Log) readAhead(ctx context.Context, after uint64, limit int) (_ []*hub.
 // start reads ahead the aheadDepth pages of limit events after from, those
 // not read already, as far as the bounds let it.
 func (a *readAheads) start(l *Log, from uint64, limit int) {
+	if uint64(limit) >= maxSeq {
+		return // no such page, and from+limit would wrap around
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range uint64(aheadDepth) {

@@ -3,6 +3,7 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -322,5 +323,27 @@ func TestReadAheadLeavesNothingAfterClose(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 	if _, err := l.Read(t.Context(), 100, 100); !errors.Is(err, hub.ErrClosed) {
 		t.Errorf("Read after Close: %v, want ErrClosed", err)
+	}
+}
+
+// A Read with a limit beyond any log reads no page ahead and makes no
+// buffer of that size.
+func TestReadWithAHugeLimit(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	l := openLog(t, srv, "ahead-"+epoch.New(), logtest.Config{})
+	appendData(t, l, "e", 1, 20)
+	for _, limit := range []int{10, 1 << 62, math.MaxInt} {
+		evs, err := l.Read(t.Context(), 0, limit)
+		if err != nil {
+			t.Fatalf("Read(0, %d): %v", limit, err)
+		}
+		wantData(t, evs, 1, "e", min(limit, 20))
+	}
+	for _, tc := range []struct{ limit, entry, want int }{
+		{512, 0, 0}, {512, 300, 512 * 300}, {1 << 62, 300, maxPooled}, {math.MaxInt, 1, maxPooled},
+	} {
+		if got := replySize(tc.limit, tc.entry); got != tc.want {
+			t.Errorf("replySize(%d, %d) = %d, want %d", tc.limit, tc.entry, got, tc.want)
+		}
 	}
 }
