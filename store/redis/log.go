@@ -224,15 +224,22 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 	return evs, err
 }
 
-// pageMeta is what a page was read with: the epoch, and the Seq the log
-// ended at.
+// pageMeta is what a page was read with: the epoch, the Seq the log ended
+// at and, when asked for, the event at another Seq.
 type pageMeta struct {
 	epoch string
 	last  uint64
+	tail  *hub.Event
 }
 
 // readPage is one Read from Redis.
 func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Event, pageMeta, error) {
+	return l.readPageAnd(ctx, after, limit, 0)
+}
+
+// readPageAnd is readPage that also reads the event at Seq tail, if
+// tail is not 0, into the page's meta, in the same transaction.
+func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uint64) ([]*hub.Event, pageMeta, error) {
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
 	buf := takeBuffer()
@@ -242,9 +249,20 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	buf.b = slices.Grow(buf.b, replySize(limit, int(l.entryBytes.Load())))
 	mk := l.mark.Load()
 	floor := mk.seq.Load() // before the read: the log held it then
+	var tb *reply
+	if tail > 0 {
+		tb = takeBuffer()
+		defer giveBuffer(tb)
+	}
 	var meta *goredis.SliceCmd
 	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
 		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
+		if tail > 0 {
+			id := entryID(tail)
+			if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, tb, "XRANGE", l.keys[0], id, id)); err != nil {
+				return err
+			}
+		}
 		return p.Process(cctx, goredis.NewRawWriteToCmd(cctx, buf, "XRANGE", l.keys[0], entryID(after+1), "+", "COUNT", limit))
 	})
 	if err != nil {
@@ -267,6 +285,11 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	}
 	if len(evs) == 0 && after < m.last {
 		return nil, pageMeta{}, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, m.last)
+	}
+	if tail > 0 {
+		if t, err := parseRange(tb.b, tail-1); err == nil && len(t) == 1 {
+			m.tail = t[0]
+		}
 	}
 	return evs, m, nil
 }

@@ -3,6 +3,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"reflect"
 	"sync"
 	"time"
 
@@ -18,10 +19,14 @@ import (
 //
 // A page fetched ahead was read at an earlier moment than the Read that
 // takes it, so before it is returned one small Read of the position's first
-// event checks it against Redis as it is now: same epoch (the stream was not
-// replaced since), and that event still retained (so, as trimming removes
-// the oldest events only, the whole page is). The Read then answers what a
-// Read at that moment would; its events never change within one epoch.
+// event, and of the page's last, checks it against Redis as it is now: same
+// epoch (the stream was not replaced since), the first event still
+// retained (so, as trimming removes the oldest events only, the whole page
+// is), and the last one the same (a log that lost its tail and was given
+// other events under the same Seqs would differ there; the mark catches
+// it only once the log ends before what the node saw). A short page is
+// used only if the log still ends where it did. The Read then answers what
+// a Read at that moment would.
 //
 // Read-ahead is bounded for the whole log, whatever the number of readers
 // (a reconnect storm of thousands): a few fetches in flight, each holding
@@ -78,8 +83,10 @@ func (l *Log) readAhead(ctx context.Context, after uint64, limit int) (_ []*hub.
 	// The pages after this one, while Redis has nothing else to do: if
 	// this one is short, they meet the end of the log and are dropped.
 	l.ahead.start(l, after+uint64(limit), limit)
-	// The check, while the page may still be on its way.
-	first, now, err := l.readPage(ctx, after, 1)
+	// The check, while the page may still be on its way: the first event
+	// and the last one a full page gives.
+	tail := after + uint64(min(limit, p.limit))
+	first, now, err := l.readPageAnd(ctx, after, 1, tail)
 	if err != nil {
 		return nil, true, err // what a Read now answers
 	}
@@ -95,6 +102,9 @@ func (l *Log) readAhead(ctx context.Context, after uint64, limit int) (_ []*hub.
 	switch {
 	case len(evs) >= limit:
 		evs = evs[:limit]
+		if now.tail == nil || !reflect.DeepEqual(*now.tail, *evs[len(evs)-1]) {
+			return nil, false, nil // the log lost its tail and was given others
+		}
 	case len(evs) == 0 || evs[len(evs)-1].Seq != now.last:
 		return nil, false, nil // the log has grown since
 	}

@@ -347,3 +347,36 @@ func TestReadWithAHugeLimit(t *testing.T) {
 		}
 	}
 }
+
+// A page read ahead before the log lost its tail and was given other
+// events under the same Seqs (by a node that saw nothing of the loss) is
+// not returned: its last event differs from what the log holds now.
+func TestReadAheadOfALostAndRefilledTail(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	stream := "ahead-" + epoch.New()
+	l := openLog(t, srv, stream, logtest.Config{})
+	appendData(t, l, "old", 1, 40)
+	if _, err := l.Read(t.Context(), 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	if !aheadHeld(t, l, 10) || !aheadHeld(t, l, 20) {
+		t.Fatal("no pages read ahead after 10 and 20")
+	}
+	loseTail(t, l, 15)
+	other := openLog(t, srv, stream, logtest.Config{})
+	appendData(t, other, "new", 16, 40)
+
+	evs, err := l.Read(t.Context(), 20, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantData(t, evs, 21, "new", 10)
+	if evs, err = l.Read(t.Context(), 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	wantData(t, evs[:5], 11, "old", 5)
+	wantData(t, evs[5:], 16, "new", 5)
+	if got := taken(l); got != 0 {
+		t.Errorf("%d Reads answered from pages read ahead, want 0", got)
+	}
+}
