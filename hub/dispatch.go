@@ -38,7 +38,19 @@ func (h *Hub) dispatch(pos uint64) {
 			h.fanout(ev)
 			pos = ev.Seq
 		}
+		h.wakeQueued()
 	}
+}
+
+// wakeQueued wakes, once each, the subscriptions the events just fanned
+// out were queued for (see enqueue).
+func (h *Hub) wakeQueued() {
+	for i, s := range h.toWake {
+		s.wakeDue = false
+		s.wakeNow()
+		h.toWake[i] = nil
+	}
+	h.toWake = h.toWake[:0]
 }
 
 // next waits for and reads the events after pos: in one call to a Tailer,
@@ -134,10 +146,15 @@ func (h *Hub) fanout(ev *Event) {
 		}
 		s.lastOffered = ev.Seq
 		if (matched || matchAny(s.selectors, ev.Topics)) && s.allows(ev) {
-			if s.enqueue(ev.Seq, frame) {
+			slow, wake := s.enqueue(ev.Seq, frame)
+			if slow {
 				h.stats.slow.Add(1)
 				h.opts.Logger.Info("disconnecting a slow subscriber", "seq", ev.Seq,
 					"maxQueued", h.opts.QueueSize, "maxQueuedBytes", h.opts.QueueBytes)
+			}
+			if wake && !s.wakeDue {
+				s.wakeDue = true
+				h.toWake = append(h.toWake, s)
 			}
 		}
 	})

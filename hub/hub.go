@@ -95,6 +95,9 @@ type Hub struct {
 	recent    recent
 	stats     counters
 	fig       figures
+	// toWake lists the subscriptions to wake after a fan-out; only the
+	// dispatcher uses it.
+	toWake []*Subscription
 
 	ctx    context.Context
 	cancel context.CancelFunc

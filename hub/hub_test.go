@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -428,6 +430,47 @@ func TestPollAndOnReady(t *testing.T) {
 	<-ready
 	if _, err := s.Poll(ctx, nil); !errors.Is(err, hub.ErrUnsubscribed) {
 		t.Fatalf("Poll after Close: %v, want ErrUnsubscribed", err)
+	}
+}
+
+// TestOneWakePerDispatchedRead: the events of one read of the log are all
+// queued before their subscribers are woken, once each, so an event loop
+// writes each subscriber one batch, not one event at a time.
+func TestOneWakePerDispatchedRead(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	s, err := h.Subscribe(context.Background(), hub.SubscribeRequest{Topics: []string{"a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if got, err := s.Poll(ctx, nil); err != nil {
+		t.Fatalf("first Poll: %q, %v", got, err)
+	}
+	var wakes atomic.Int64
+	ready := make(chan struct{}, 1)
+	s.OnReady(func() {
+		wakes.Add(1)
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	batch := make([]hub.Event, 20)
+	for i := range batch {
+		batch[i] = hub.Event{Topics: []string{"a"}, Data: strconv.Itoa(i)}
+	}
+	publish(t, h, batch...) // one append: the memory log returns it in one read
+	var got [][]byte
+	for len(got) < len(batch) && err == nil {
+		<-ready
+		got, err = s.Poll(ctx, got)
+	}
+	if err != nil || len(got) != len(batch) {
+		t.Fatalf("Poll: %d frames, %v", len(got), err)
+	}
+	if n := wakes.Load(); n != 1 {
+		t.Fatalf("%d wakes for one batch of %d events, want 1", n, len(batch))
 	}
 }
 
