@@ -69,6 +69,17 @@ func wantData(t *testing.T, evs []*hub.Event, from uint64, prefix string, n int)
 	}
 }
 
+// readWant reads limit events after after and checks they are n events
+// from Seq from on, with the data wantData expects.
+func readWant(t *testing.T, l *Log, after uint64, limit int, from uint64, prefix string, n int) {
+	t.Helper()
+	evs, err := l.Read(t.Context(), after, limit)
+	if err != nil {
+		t.Fatalf("Read(%d, %d): %v", after, limit, err)
+	}
+	wantData(t, evs, from, prefix, n)
+}
+
 func openLog(t *testing.T, srv *testserver.Server, stream string, cfg logtest.Config) *Log {
 	t.Helper()
 	l, err := open(t, srv, stream, cfg)
@@ -83,20 +94,12 @@ func TestReadAheadServesTheNextPages(t *testing.T) {
 	srv := testserver.Redis(t, testserver.RedisOptions{})
 	l := openLog(t, srv, "ahead-"+epoch.New(), logtest.Config{})
 	appendData(t, l, "e", 1, 50)
-	evs, err := l.Read(t.Context(), 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantData(t, evs, 1, "e", 10)
+	readWant(t, l, 0, 10, 1, "e", 10)
 	for after := uint64(10); after < 40; after += 10 {
 		if !aheadHeld(t, l, after) {
 			t.Fatalf("the full page before %d was not followed by a read-ahead", after)
 		}
-		evs, err := l.Read(t.Context(), after, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantData(t, evs, after+1, "e", 10)
+		readWant(t, l, after, 10, after+1, "e", 10)
 	}
 	if got := taken(l); got != 3 {
 		t.Errorf("%d Reads answered from pages read ahead, want 3", got)
@@ -105,10 +108,7 @@ func TestReadAheadServesTheNextPages(t *testing.T) {
 	if !aheadHeld(t, l, 40) {
 		t.Fatal("no page read ahead after 40")
 	}
-	if evs, err = l.Read(t.Context(), 40, 3); err != nil {
-		t.Fatal(err)
-	}
-	wantData(t, evs, 41, "e", 3)
+	readWant(t, l, 40, 3, 41, "e", 3)
 	if got := taken(l); got != 4 {
 		t.Errorf("%d Reads answered from pages read ahead, want 4", got)
 	}
@@ -129,11 +129,7 @@ func TestReadAheadShortPageAtTheEnd(t *testing.T) {
 	if !aheadHeld(t, l, 10) {
 		t.Fatal("no page read ahead after 10")
 	}
-	evs, err := l.Read(t.Context(), 10, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantData(t, evs, 11, "e", 5)
+	readWant(t, l, 10, 10, 11, "e", 5)
 	if got := taken(l); got != 1 {
 		t.Fatalf("%d Reads answered from pages read ahead, want 1", got)
 	}
@@ -145,10 +141,7 @@ func TestReadAheadShortPageAtTheEnd(t *testing.T) {
 		t.Fatal("no page read ahead after 10")
 	}
 	appendData(t, l, "e", 16, 20)
-	if evs, err = l.Read(t.Context(), 10, 10); err != nil {
-		t.Fatal(err)
-	}
-	wantData(t, evs, 11, "e", 10)
+	readWant(t, l, 10, 10, 11, "e", 10)
 	if got := taken(l); got != 1 {
 		t.Errorf("%d Reads answered from pages read ahead, want 1", got)
 	}
@@ -289,11 +282,7 @@ func TestReadAheadNotTakenIsDropped(t *testing.T) {
 		defer l.ahead.mu.Unlock()
 		return len(l.ahead.pages) == 0 && l.ahead.bytes == 0
 	})
-	evs, err := l.Read(t.Context(), 10, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantData(t, evs, 11, "e", 10)
+	readWant(t, l, 10, 10, 11, "e", 10)
 }
 
 // Close ends the fetches in flight and drops what was read ahead: no
@@ -366,12 +355,9 @@ func TestReadAheadOfALostAndRefilledTail(t *testing.T) {
 	other := openLog(t, srv, stream, logtest.Config{})
 	appendData(t, other, "new", 16, 40)
 
-	evs, err := l.Read(t.Context(), 20, 10)
+	readWant(t, l, 20, 10, 21, "new", 10)
+	evs, err := l.Read(t.Context(), 10, 10)
 	if err != nil {
-		t.Fatal(err)
-	}
-	wantData(t, evs, 21, "new", 10)
-	if evs, err = l.Read(t.Context(), 10, 10); err != nil {
 		t.Fatal(err)
 	}
 	wantData(t, evs[:5], 11, "old", 5)
