@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,9 +104,36 @@ func TestBenchMeasuresMemoryAfterABurst(t *testing.T) {
 
 // TestBenchReconnectStorm: --resumers opens streams resuming behind while
 // the others are live, and every resumer gets exactly its backlog and
-// what follows.
+// what follows, whether the resumers are read by a child process (the
+// default) or by the load tool itself.
 func TestBenchReconnectStorm(t *testing.T) {
-	base, _ := startHub(t, testConfig(t, "memory:"))
+	for _, process := range []string{"child", "same"} {
+		t.Run(process, func(t *testing.T) {
+			base, _ := startHub(t, testConfig(t, "memory:"))
+			var out, errOut bytes.Buffer
+			args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "5",
+				"--rate", "200", "--batch", "10", "--duration", "1s", "--resumers", "20", "--resume-behind", "50",
+				"--storm-at", "500ms", "--storm-process", process}
+			if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
+				t.Fatalf("bench exited %d: %s", code, errOut.String())
+			}
+			for _, want := range []string{"connected within ", "(0 failed)", "caught up        20, the last ",
+				"resumers missed  0 (and 0 received twice)", "live p99 storm   "} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("bench output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestBenchStormChildReportsFailedResumers: resumers the child could not
+// open (the hub refuses them over its connection limit) are reported as
+// failed, and the others are still measured and caught up.
+func TestBenchStormChildReportsFailedResumers(t *testing.T) {
+	cfg := testConfig(t, "memory:")
+	cfg.Limits.MaxConns = 15 // 5 live streams, the publisher, and some of the 20 resumers
+	base, _ := startHub(t, cfg)
 	var out, errOut bytes.Buffer
 	args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "5",
 		"--rate", "200", "--batch", "10", "--duration", "1s", "--resumers", "20", "--resume-behind", "50",
@@ -113,10 +141,32 @@ func TestBenchReconnectStorm(t *testing.T) {
 	if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
 		t.Fatalf("bench exited %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"caught up        20, the last ", "resumers missed  0 (and 0 received twice)", "live p99 storm   "} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("bench output lacks %q:\n%s", want, out.String())
-		}
+	m := regexp.MustCompile(`\((\d+) failed\)\ncaught up +(\d+), the last `).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("bench output lacks the failed and caught-up counts:\n%s", out.String())
+	}
+	failed, _ := strconv.Atoi(m[1])
+	caught, _ := strconv.Atoi(m[2])
+	if failed == 0 || failed == 20 || caught != 20-failed {
+		t.Errorf("%d failed and %d caught up of 20, want some failed and every other one caught up:\n%s", failed, caught, out.String())
+	}
+	if !strings.Contains(out.String(), "resumers missed  0 (and 0 received twice)") {
+		t.Errorf("the open resumers missed events:\n%s", out.String())
+	}
+}
+
+// TestBenchStormChildRefusesBadArguments: the child run without what the
+// load tool passes it, and a bench given an unknown --storm-process, stop
+// with a usage error.
+func TestBenchStormChildRefusesBadArguments(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"bench-resumers", "--url", "http://127.0.0.1:1"}, strings.NewReader(""), &out, &errOut, func(string) string { return "" }); code != 2 {
+		t.Fatalf("bench-resumers without its arguments exited %d, want 2: %s", code, errOut.String())
+	}
+	var bad bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "--storm-process", "elsewhere"}, nil, &out, &bad, func(string) string { return "" }); code != 2 ||
+		!strings.Contains(bad.String(), "--storm-process must be child or same") {
+		t.Fatalf("bench --storm-process elsewhere exited %d: %s", code, bad.String())
 	}
 }
 

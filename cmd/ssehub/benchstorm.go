@@ -29,6 +29,9 @@ type storm struct {
 	// connected is how long opening every resumer took.
 	connected time.Duration
 	opened    chan struct{} // closed when every resumer connected or failed
+	// child, with --storm-process child, is the process that opens and
+	// reads the resumers.
+	child *stormChild
 }
 
 func newStorm(c benchConfig) *storm {
@@ -81,34 +84,56 @@ func (st *storm) run(ctx context.Context, start time.Time, wg *sync.WaitGroup, s
 	resumeAfter := st.ids[st.base-1]
 	st.mu.Unlock()
 	fmt.Fprintf(stderr, "ssehub bench: storm: %d streams resume %d events back\n", st.c.Resumers, st.c.ResumeBehind)
-	var poller *streamPoller
-	if st.c.Reader == "epoll" {
-		var err error
-		if poller, err = newStreamPoller(ctx, st.c.Resumers, wg); err != nil {
+	if st.c.StormProcess == "child" {
+		if err := st.startChild(ctx, resumeAfter, stderr); err != nil {
 			fmt.Fprintf(stderr, "ssehub bench: %v; no storm\n", err)
-			return
 		}
+		return
 	}
 	st.at = time.Now()
-	st.resumers = make([]*benchSubscriber, st.c.Resumers)
+	resumers, failed, err := openResumers(ctx, st.c, resumeAfter, wg)
+	if err != nil {
+		st.at = time.Time{}
+		fmt.Fprintf(stderr, "ssehub bench: %v; no storm\n", err)
+		return
+	}
+	st.resumers = resumers
+	st.failed.Store(failed)
+	st.connected = time.Since(st.at)
+}
+
+// openResumers opens c.Resumers streams at once, each resuming after
+// resumeAfter, and starts reading them; it returns when every one is open
+// or failed (a nil entry). Resumer i is stream c.Subscribers+i of the run,
+// for the spread over hubs and source addresses.
+func openResumers(ctx context.Context, c benchConfig, resumeAfter string, wg *sync.WaitGroup) ([]*benchSubscriber, int64, error) {
+	var poller *streamPoller
+	if c.Reader == "epoll" {
+		var err error
+		if poller, err = newStreamPoller(ctx, c.Resumers, wg); err != nil {
+			return nil, 0, err
+		}
+	}
+	resumers := make([]*benchSubscriber, c.Resumers)
+	var failed atomic.Int64
 	// At most this many connections are being opened at a time, so the
 	// hub's listen backlog does not overflow into SYN retries, which
 	// would measure the kernel's retry timer instead of the hub.
 	sem := make(chan struct{}, 1000)
 	var opening sync.WaitGroup
-	for i := range st.c.Resumers {
+	for i := range c.Resumers {
 		opening.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c := st.c
+			c := c
 			c.lastEventID = resumeAfter
-			s, err := openBenchStream(ctx, c, st.c.Subscribers+i)
+			s, err := openBenchStream(ctx, c, c.Subscribers+i)
 			if err != nil {
-				st.failed.Add(1)
+				failed.Add(1)
 				return
 			}
-			s.resumer, s.target = true, int64(st.c.ResumeBehind)
-			st.resumers[i] = s
+			s.resumer, s.target = true, int64(c.ResumeBehind)
+			resumers[i] = s
 			if poller == nil {
 				wg.Go(func() { s.read(new(atomic.Int64)) })
 			} else if err := poller.add(i, s); err != nil {
@@ -118,7 +143,17 @@ func (st *storm) run(ctx context.Context, start time.Time, wg *sync.WaitGroup, s
 		})
 	}
 	opening.Wait()
-	st.connected = time.Since(st.at)
+	return resumers, failed.Load(), nil
+}
+
+// waitForResumers returns when every resumer has want events, has
+// failed, or at the deadline.
+func waitForResumers(resumers []*benchSubscriber, want int64, deadline time.Time) {
+	for _, s := range resumers {
+		for s != nil && s.got.Load() < want && s.err.Load() == nil && time.Now().Before(deadline) {
+			<-time.After(10 * time.Millisecond)
+		}
+	}
 }
 
 // wait returns when every resumer has every event after its resumption
@@ -129,11 +164,11 @@ func (st *storm) wait(deadline time.Time, published int64) {
 	case <-time.After(time.Until(deadline)):
 		return
 	}
-	for _, s := range st.resumers {
-		for s != nil && s.got.Load() < published-st.base && s.err.Load() == nil && time.Now().Before(deadline) {
-			<-time.After(10 * time.Millisecond)
-		}
+	if st.child != nil {
+		st.child.wait(st, published-st.base, deadline)
+		return
 	}
+	waitForResumers(st.resumers, published-st.base, deadline)
 }
 
 // stormResult is what a storm measured.
@@ -153,6 +188,14 @@ func (st *storm) result(live []*benchSubscriber, published int64, pt *publishTim
 	r := stormResult{resumers: st.c.Resumers, failed: int(st.failed.Load()), connected: st.connected}
 	if st.at.IsZero() {
 		return r
+	}
+	if st.child != nil && st.resumers == nil {
+		// The child was never asked (the run's deadline came first): none
+		// of its resumers counts as caught up.
+		st.resumers = make([]*benchSubscriber, st.c.Resumers-int(st.failed.Load()))
+		for i := range st.resumers {
+			st.resumers[i] = &benchSubscriber{resumer: true}
+		}
 	}
 	end := time.Now().UnixNano()
 	lastCatch := int64(0)

@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = subscribeCmd(ctx, args, stdout, stderr, getenv)
 	case "bench":
 		err = benchCmd(ctx, args, stdout, stderr, getenv)
+	case "bench-resumers": // the storm child of bench (--storm-process child), not run by hand
+		err = benchResumersCmd(ctx, args, stdin, stdout, stderr, getenv)
 	case "healthcheck":
 		err = healthcheckCmd(ctx, args, stdout, stderr, getenv)
 	case "version":

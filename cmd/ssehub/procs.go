@@ -50,7 +50,9 @@ func storeProcs(store, sync, env string) int {
 // 127-366 ms against 204-355 ms, alternated). Without a storm the extra Ps
 // cost the readers more switches than they save (10,000 x 10/s: p99
 // 237-278 ms against 154-246 ms), so the tool keeps the default. A
-// GOMAXPROCS set in the environment wins.
+// GOMAXPROCS set in the environment wins. (With --storm-process child, the
+// default, the resumers' readers run in the child, which gives each its
+// own P and one more; the tool keeps these Ps as they were measured.)
 func benchProcs(c benchConfig, env string) int {
 	if env != "" {
 		return runtime.GOMAXPROCS(0)
