@@ -77,9 +77,11 @@ func TestStreamEveryWay(t *testing.T) {
 					t.Errorf("%s: %q, want %q", name, got, want)
 				}
 			}
-			// The same HTTP/1.1 answer every way: chunked, kept alive.
-			if resp.StatusCode != http.StatusOK || resp.Close || !slices.Equal(resp.TransferEncoding, []string{"chunked"}) {
-				t.Errorf("status %d, Close %v, Transfer-Encoding %q; want 200, false, chunked", resp.StatusCode, resp.Close, resp.TransferEncoding)
+			// The same HTTP/1.1 answer every way: chunked; a connection
+			// taken from net/http is closed when the stream ends, and the
+			// answer says so (TestEndedStreamLeavesNoDeadConnection).
+			if resp.StatusCode != http.StatusOK || resp.Close != !tc.opts.GoroutinePerStream || !slices.Equal(resp.TransferEncoding, []string{"chunked"}) {
+				t.Errorf("status %d, Close %v, Transfer-Encoding %q; want 200, %v, chunked", resp.StatusCode, resp.Close, resp.TransferEncoding, !tc.opts.GoroutinePerStream)
 			}
 			r := bufio.NewReader(resp.Body)
 			// The prelude (a comment and the retry) comes first, then the
@@ -108,6 +110,81 @@ func TestStreamEveryWay(t *testing.T) {
 			// EOF, not ErrUnexpectedEOF: the body ends with its last chunk.
 			if rest, err := io.ReadAll(r); err != nil || string(rest) != "\n" {
 				t.Fatalf("after the retry: %q, %v; want the frame's end, then the end of the body", rest, err)
+			}
+		})
+	}
+}
+
+// TestEndedStreamLeavesNoDeadConnection: when the hub ends a stream (here
+// an operator's disconnect), the connection it came on is either kept and
+// answers the client's next request, or was announced with "Connection:
+// close" and is closed, every way a stream is served. A hijacked stream
+// used to say keep-alive and then close: a client that sent its next
+// request on it, as HTTP/1.1 allows, never got an answer.
+func TestEndedStreamLeavesNoDeadConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		hide bool
+	}{
+		{"event loop", Options{}, false},
+		{"hijacked without a descriptor", Options{}, true},
+		{"goroutine per stream", Options{GoroutinePerStream: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHub(t)
+			tc.opts.Verifier = auth.NewVerifier(testKey)
+			srv := httptest.NewUnstartedServer(New(h, tc.opts))
+			if tc.hide {
+				srv.Listener = hidingListener{srv.Listener}
+			}
+			srv.Start()
+			t.Cleanup(func() {
+				h.Close()
+				srv.Close()
+			})
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(conn)
+			get, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?topic=t", nil)
+			if err := get.Write(conn); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := bufio.NewReader(resp.Body)
+			readUntil(t, body, "id: ")
+			subs := h.Subscribers()
+			if len(subs) != 1 || !h.Disconnect(subs[0].ID) {
+				t.Fatalf("subscribers %+v: want one to disconnect", subs)
+			}
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				t.Fatalf("the ended stream's body: %v, want its last chunk", err)
+			}
+			if resp.Close {
+				if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+					t.Fatalf("after a stream announced with Connection: close: read %d, %v; want the connection closed", n, err)
+				}
+				return
+			}
+			post, _ := http.NewRequest(http.MethodPost, srv.URL+"/publish", strings.NewReader(`{"topic":"t","data":"after"}`))
+			post.Header.Set("Authorization", "Bearer "+sign(t, testKey, []string{"*"}, nil))
+			if err := post.Write(conn); err != nil {
+				t.Fatalf("the next request on the kept connection: %v", err)
+			}
+			resp, err = http.ReadResponse(br, post)
+			if err != nil {
+				t.Fatalf("the stream's answer said keep-alive, but the next request on the connection got %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("the next request on the kept connection: %d", resp.StatusCode)
 			}
 		})
 	}

@@ -347,21 +347,19 @@ func Start(w http.ResponseWriter, r *http.Request) *http.ResponseController {
 
 // responseHead is the status line and headers of a stream written on a
 // hijacked connection, followed by the stream's first bytes. Over HTTP/1.1
-// the body is chunked and the connection kept alive, as net/http would
-// answer; HTTP/1.0 has no chunks, so there the body ends when the
-// connection closes, which "Connection: close" says.
+// the body is chunked; HTTP/1.0 has no chunks, so there the body ends when
+// the connection closes. Either way the answer says "Connection: close":
+// a hijacked connection serves this one stream and is closed when it
+// ends, so a client that kept it for its next request (Go's http.Client
+// does, after the last chunk) would have that request reset.
 func responseHead(r *http.Request, h http.Header, chunked bool, prelude []byte) []byte {
 	var b bytes.Buffer
+	h.Set("Connection", "close")
 	if chunked {
 		b.WriteString("HTTP/1.1 200 OK\r\n")
-		h.Set("Connection", "keep-alive")
-		if r.Close { // the client asked to close after this response
-			h.Set("Connection", "close")
-		}
 		h.Set("Transfer-Encoding", "chunked")
 	} else {
 		b.WriteString("HTTP/1.0 200 OK\r\n")
-		h.Set("Connection", "close")
 	}
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	_ = h.Write(&b)
