@@ -32,31 +32,42 @@ func (l hidingListener) Accept() (net.Conn, error) {
 	return hiddenConn{c}, nil
 }
 
+// streamWay is one way the API serves a stream.
+type streamWay struct {
+	name string
+	opts Options
+	hide bool // behind a listener that hides the connection's descriptor
+}
+
+var streamWays = []streamWay{
+	{"event loop", Options{}, false},
+	{"hijacked without a descriptor", Options{}, true},
+	{"goroutine per stream", Options{GoroutinePerStream: true}, false},
+}
+
+// start serves h this way, with the test key, on a new test server.
+func (w streamWay) start(h *hub.Hub) (*httptest.Server, *API) {
+	w.opts.Verifier = auth.NewVerifier(testKey)
+	api := New(h, w.opts)
+	srv := httptest.NewUnstartedServer(api)
+	if w.hide {
+		srv.Listener = hidingListener{srv.Listener}
+	}
+	srv.Start()
+	return srv, api
+}
+
 // TestStreamEveryWay runs one stream through each way the API can serve
 // it and expects the same bytes from all: the event loop, a goroutine on
 // a connection taken from net/http, and net/http's own ResponseWriter.
 func TestStreamEveryWay(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts Options
-		hide bool
-	}{
-		{"event loop", Options{}, false},
-		{"hijacked without a descriptor", Options{}, true},
-		{"goroutine per stream", Options{GoroutinePerStream: true}, false},
-	} {
+	for _, tc := range streamWays {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHub(t)
-			tc.opts.Verifier = auth.NewVerifier(testKey)
 			tc.opts.CORSOrigins = []string{"https://app.example"}
 			tc.opts.Retry = 3 * time.Second
 			tc.opts.ShutdownRetry, tc.opts.ShutdownJitter = time.Second, time.Millisecond
-			api := New(h, tc.opts)
-			srv := httptest.NewUnstartedServer(api)
-			if tc.hide {
-				srv.Listener = hidingListener{srv.Listener}
-			}
-			srv.Start()
+			srv, api := tc.start(h)
 			defer srv.Close()
 
 			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?topic=t", nil)
@@ -122,23 +133,10 @@ func TestStreamEveryWay(t *testing.T) {
 // used to say keep-alive and then close: a client that sent its next
 // request on it, as HTTP/1.1 allows, never got an answer.
 func TestEndedStreamLeavesNoDeadConnection(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts Options
-		hide bool
-	}{
-		{"event loop", Options{}, false},
-		{"hijacked without a descriptor", Options{}, true},
-		{"goroutine per stream", Options{GoroutinePerStream: true}, false},
-	} {
+	for _, tc := range streamWays {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHub(t)
-			tc.opts.Verifier = auth.NewVerifier(testKey)
-			srv := httptest.NewUnstartedServer(New(h, tc.opts))
-			if tc.hide {
-				srv.Listener = hidingListener{srv.Listener}
-			}
-			srv.Start()
+			srv, _ := tc.start(h)
 			t.Cleanup(func() {
 				h.Close()
 				srv.Close()
