@@ -46,8 +46,7 @@ type stormChild struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	out  *bufio.Scanner
-	done chan struct{} // closed when the child exited
-	err  error         // its exit, once done
+	done chan struct{} // closed when the child exited (what went wrong, it said on stderr)
 }
 
 // startChild starts the child, waits until every resumer is open, and
@@ -83,7 +82,7 @@ func (st *storm) startChild(ctx context.Context, resumeAfter string, stderr io.W
 	}
 	ch := &stormChild{cmd: cmd, in: in, out: bufio.NewScanner(out), done: make(chan struct{})}
 	go func() {
-		ch.err = cmd.Wait()
+		_ = cmd.Wait()
 		close(ch.done)
 	}()
 	fail := func(err error) error {

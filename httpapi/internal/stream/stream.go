@@ -143,7 +143,7 @@ func (s *Server) handOff(w http.ResponseWriter, r *http.Request, src Source) boo
 	// Anything the client sent after its request is read and dropped.
 	SetHeaders(w.Header())
 	chunked := r.ProtoMinor > 0
-	head := responseHead(r, w.Header(), chunked, s.prelude())
+	head := responseHead(w.Header(), chunked, s.prelude())
 	_ = nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	if _, err := nc.Write(head); err != nil {
 		src.Close()
@@ -350,9 +350,9 @@ func Start(w http.ResponseWriter, r *http.Request) *http.ResponseController {
 // the body is chunked; HTTP/1.0 has no chunks, so there the body ends when
 // the connection closes. Either way the answer says "Connection: close":
 // a hijacked connection serves this one stream and is closed when it
-// ends, so a client that kept it for its next request (Go's http.Client
-// does, after the last chunk) would have that request reset.
-func responseHead(r *http.Request, h http.Header, chunked bool, prelude []byte) []byte {
+// ends, so a client that sent its next request on it, as HTTP/1.1 allows
+// after a kept-alive answer, would never get an answer.
+func responseHead(h http.Header, chunked bool, prelude []byte) []byte {
 	var b bytes.Buffer
 	h.Set("Connection", "close")
 	if chunked {
