@@ -16,7 +16,8 @@
 # listener; e.g. 127.0.0.1:18091 to take a trace during the storm), TOOL_GOMAXPROCS
 # (empty: the load tool chooses its Ps; a number: GOMAXPROCS for the tool only),
 # STORM_PROCESS (child: the resumers in a process of their own, the tool's
-# default; same: in the load tool's process).
+# default; same: in the load tool's process), DETAIL (empty; 1: print each
+# publish of the storm with its live deliveries, --storm-detail).
 set -eu
 rounds=${1:-3}
 [ $# -gt 0 ] && shift
@@ -24,7 +25,9 @@ rounds=${1:-3}
 tool=${1%% *}
 LIVE=${LIVE:-1000} RESUMERS=${RESUMERS:-5000} BEHIND=${BEHIND:-1000}
 RATE=${RATE:-100} DURATION=${DURATION:-25s} PORT=${PORT:-18090} ADMIN=${ADMIN:-}
-TOOL_GOMAXPROCS=${TOOL_GOMAXPROCS:-} STORM_PROCESS=${STORM_PROCESS:-child}
+TOOL_GOMAXPROCS=${TOOL_GOMAXPROCS:-} STORM_PROCESS=${STORM_PROCESS:-child} DETAIL=${DETAIL:-}
+detail=""
+[ -n "$DETAIL" ] && detail="--storm-detail"
 # pin CORE CMD...: run CMD on CORE only (as this process: exec), where
 # taskset exists.
 pin() { c=$1; shift; if command -v taskset >/dev/null; then exec taskset -c "$c" "$@"; else exec "$@"; fi; }
@@ -46,8 +49,8 @@ for round in $(seq "$rounds"); do
 		echo "== round $round, hub $hub, $(uptime | sed 's/.*load/load/')"
 		(if [ -n "$TOOL_GOMAXPROCS" ]; then export GOMAXPROCS="$TOOL_GOMAXPROCS"; fi
 		pin 1 "$tool" bench --url "http://127.0.0.1:$PORT" --token "$token" --subscribers "$LIVE" \
-			--rate "$RATE" --batch 10 --duration "$DURATION" --resumers "$RESUMERS" --resume-behind "$BEHIND" --storm-process "$STORM_PROCESS" \
-			2>/dev/null) | grep -E '^(missed|resumers|caught up|live p99|publish)' || true
+			--rate "$RATE" --batch 10 --duration "$DURATION" --resumers "$RESUMERS" --resume-behind "$BEHIND" --storm-process "$STORM_PROCESS" $detail \
+			2>/dev/null) | grep -E '^(storm batch|missed|resumers|caught up|live p99|publish)' || true
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 		rm -rf "$dir"

@@ -57,6 +57,8 @@ type benchConfig struct {
 	// StormProcess is where the resumers are opened and read: "child"
 	// (a process of their own) or "same".
 	StormProcess string
+	// StormDetail prints each publish of the storm with its deliveries.
+	StormDetail bool
 	// After the idle measurement, a burst of Burst events to every idle
 	// stream, then the memory once the hub had Settle to let go of it;
 	// PprofURL, when set, is the hub's profiler: the live heap is read
@@ -99,6 +101,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.IntVar(&c.Resumers, "resumers", 0, "a reconnect storm: while publishing, open this many more streams at once, each resuming --resume-behind events back, and report the live latency during the storm and when the last resumer caught up")
 	fs.IntVar(&c.ResumeBehind, "resume-behind", 1000, "how many events back each of the --resumers resumes")
 	fs.DurationVar(&c.StormAt, "storm-at", 0, "when the storm starts after publishing began (default: half of --duration, and never before --resume-behind events were published)")
+	fs.BoolVar(&c.StormDetail, "storm-detail", false, "with --resumers: also print each publish from the storm's start until the last resumer caught up, with its request's latency and its live deliveries' p50, p92 and max, to see which batches make the storm's p99")
 	fs.StringVar(&c.StormProcess, "storm-process", "child", "where the --resumers are opened and read: child (a process of their own, started by this one, so the storm's connects and reads do not queue ahead of the publisher and the live readers in this process, as clients on other machines would not) or same (this process)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err

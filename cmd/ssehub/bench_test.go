@@ -113,7 +113,7 @@ func TestBenchReconnectStorm(t *testing.T) {
 			var out, errOut bytes.Buffer
 			args := []string{"bench", "--url", base, "--token", publisherToken(t), "--subscribers", "5",
 				"--rate", "200", "--batch", "10", "--duration", "1s", "--resumers", "20", "--resume-behind", "50",
-				"--storm-at", "500ms", "--storm-process", process}
+				"--storm-at", "500ms", "--storm-process", process, "--storm-detail"}
 			if code := run(context.Background(), args, nil, &out, &errOut, func(string) string { return "" }); code != 0 {
 				t.Fatalf("bench exited %d: %s", code, errOut.String())
 			}
@@ -123,7 +123,65 @@ func TestBenchReconnectStorm(t *testing.T) {
 					t.Errorf("bench output lacks %q:\n%s", want, out.String())
 				}
 			}
+			// --storm-detail: the storm's batches hold every delivery the
+			// storm's p99 is taken over, ten events to each of 5 streams.
+			m := regexp.MustCompile(`live p99 storm   \S+ \((\d+) deliveries`).FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("no storm p99 line:\n%s", out.String())
+			}
+			during, _ := strconv.Atoi(m[1])
+			sum := 0
+			batches := regexp.MustCompile(`storm batch +\+\d+ms: publish \S+, (\d+) live deliveries p50 \S+ p92 \S+ max \S+\n`).FindAllStringSubmatch(out.String(), -1)
+			for _, b := range batches {
+				n, _ := strconv.Atoi(b[1])
+				if n != 50 {
+					t.Errorf("a storm batch of %d deliveries, want 10 events to each of 5 streams:\n%s", n, out.String())
+				}
+				sum += n
+			}
+			// (A hub in this process may catch the resumers up before the
+			// next publish: then both are empty; TestStormBatches checks
+			// the grouping itself.)
+			if sum != during {
+				t.Errorf("%d storm batches with %d deliveries, want the %d of the storm's p99:\n%s", len(batches), sum, during, out.String())
+			}
 		})
+	}
+}
+
+// TestStormBatches: --storm-detail groups the live deliveries by publish,
+// also when a batch's events were stamped across a millisecond boundary,
+// pairs each with its request's latency, and leaves out what was
+// published before the storm or after its end.
+func TestStormBatches(t *testing.T) {
+	ms := int64(time.Millisecond)
+	at := int64(1_000_000) * ms // the storm's start, unix nanos
+	sub := func(sent []int64, lat ...time.Duration) *benchSubscriber {
+		return &benchSubscriber{sent: sent, latencies: lat}
+	}
+	live := []*benchSubscriber{
+		// before the storm; batch 1 at +10 ms (two stamps across a
+		// millisecond); batch 2 at +110 ms; after the end
+		sub([]int64{at - 50*ms, at + 10*ms + ms - 1, at + 11*ms, at + 110*ms, at + 500*ms}, 1*time.Millisecond, 5*time.Millisecond, 7*time.Millisecond, 20*time.Millisecond, time.Millisecond),
+		sub([]int64{at + 10*ms + ms - 1, at + 110*ms}, 3*time.Millisecond, 40*time.Millisecond),
+	}
+	pt := &publishTimes{starts: []int64{at - 50*ms, at + 10*ms, at + 110*ms}, times: []time.Duration{time.Millisecond, 2 * time.Millisecond, 9 * time.Millisecond}}
+	got := stormBatches(live, pt, at, at+200*ms)
+	if len(got) != 2 {
+		t.Fatalf("%d batches, want 2: %+v", len(got), got)
+	}
+	for i, want := range []stormBatch{
+		{at: 10 * time.Millisecond, publish: 2 * time.Millisecond, p50: 5 * time.Millisecond, p92: 7 * time.Millisecond, tail: 7 * time.Millisecond},
+		{at: 110 * time.Millisecond, publish: 9 * time.Millisecond, p50: 40 * time.Millisecond, p92: 40 * time.Millisecond, tail: 40 * time.Millisecond},
+	} {
+		b := got[i]
+		if b.at != want.at || b.publish != want.publish || b.p50 != want.p50 || b.p92 != want.p92 || b.tail != want.tail {
+			t.Errorf("batch %d: at %v publish %v p50 %v p92 %v max %v, want %v %v %v %v %v", i,
+				b.at, b.publish, b.p50, b.p92, b.tail, want.at, want.publish, want.p50, want.p92, want.tail)
+		}
+	}
+	if len(got[0].deliveries) != 3 || len(got[1].deliveries) != 2 {
+		t.Errorf("deliveries per batch %d, %d; want 3, 2", len(got[0].deliveries), len(got[1].deliveries))
 	}
 }
 

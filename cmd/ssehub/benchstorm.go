@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -181,6 +182,17 @@ type stormResult struct {
 	// publishDuring: the publish requests' own latency over the same
 	// span as during, to tell a slow publish from a slow delivery.
 	publishDuring []time.Duration
+	// batches, with --storm-detail: each publish from the storm's start
+	// until the last resumer caught up, with its live deliveries.
+	batches []stormBatch
+}
+
+// stormBatch is one publish of a storm and what its live deliveries took.
+type stormBatch struct {
+	at             time.Duration // after the storm began
+	publish        time.Duration // the request's own latency; 0 when unknown
+	deliveries     []time.Duration
+	p50, p92, tail time.Duration // of deliveries; tail is the slowest
 }
 
 // result is read after the run's readers stopped.
@@ -232,7 +244,61 @@ func (st *storm) result(live []*benchSubscriber, published int64, pt *publishTim
 	slices.Sort(r.before)
 	slices.Sort(r.during)
 	r.publishDuring = pt.between(at, end)
+	if st.c.StormDetail {
+		r.batches = stormBatches(live, pt, at, end)
+	}
 	return r
+}
+
+// stormBatches groups the live deliveries of what was published in
+// [at, end] (unix nanos) by publish: the events of one batch carry the
+// publish time of their request, read within a millisecond of it.
+func stormBatches(live []*benchSubscriber, pt *publishTimes, at, end int64) []stormBatch {
+	var starts []int64
+	var took []time.Duration
+	if pt != nil {
+		pt.mu.Lock()
+		for i, s := range pt.starts {
+			if s >= at-int64(time.Millisecond) && s <= end {
+				starts, took = append(starts, s), append(took, pt.times[i])
+			}
+		}
+		pt.mu.Unlock()
+	}
+	byMs := map[int64][]time.Duration{}
+	for _, s := range live {
+		for i, sent := range s.sent {
+			if sent >= at && sent <= end {
+				byMs[sent/1e6] = append(byMs[sent/1e6], s.latencies[i])
+			}
+		}
+	}
+	var out []stormBatch
+	for _, ms := range slices.Sorted(maps.Keys(byMs)) {
+		l := byMs[ms]
+		slices.Sort(l)
+		b := stormBatch{at: time.Duration(ms*1e6 - at), deliveries: l,
+			p50: l[len(l)/2], p92: l[len(l)*92/100], tail: l[len(l)-1]}
+		// The batch's request started at most a millisecond before its
+		// events were stamped (a batch of one publisher).
+		for i, s := range starts {
+			if s/1e6 >= ms-1 && s/1e6 <= ms+1 {
+				b.publish = took[i]
+				break
+			}
+		}
+		// Events stamped across a millisecond boundary are one batch.
+		if n := len(out); n > 0 && ms*1e6-at-int64(out[n-1].at) <= int64(time.Millisecond) {
+			prev := &out[n-1]
+			prev.deliveries = append(prev.deliveries, l...)
+			slices.Sort(prev.deliveries)
+			d := prev.deliveries
+			prev.p50, prev.p92, prev.tail = d[len(d)/2], d[len(d)*92/100], d[len(d)-1]
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func (r stormResult) print(w io.Writer, c benchConfig) {
@@ -253,4 +319,13 @@ func (r stormResult) print(w io.Writer, c benchConfig) {
 	fmt.Fprintf(w, "live p99 before  %s (%d deliveries)\n", p99(r.before), len(r.before))
 	fmt.Fprintf(w, "live p99 storm   %s (%d deliveries, published until the last resumer caught up)\n", p99(r.during), len(r.during))
 	fmt.Fprintf(w, "publish p99 storm %s (%d requests, in the same span)\n", p99(r.publishDuring), len(r.publishDuring))
+	ms := func(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+	for _, b := range r.batches {
+		publish := "?"
+		if b.publish > 0 {
+			publish = ms(b.publish)
+		}
+		fmt.Fprintf(w, "storm batch      +%s: publish %s, %d live deliveries p50 %s p92 %s max %s\n",
+			b.at.Round(time.Millisecond), publish, len(b.deliveries), ms(b.p50), ms(b.p92), ms(b.tail))
+	}
 }
