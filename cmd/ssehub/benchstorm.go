@@ -325,7 +325,7 @@ func (r stormResult) print(w io.Writer, c benchConfig) {
 		if b.publish > 0 {
 			publish = ms(b.publish)
 		}
-		fmt.Fprintf(w, "storm batch      +%s: publish %s, %d live deliveries p50 %s p92 %s max %s\n",
-			b.at.Round(time.Millisecond), publish, len(b.deliveries), ms(b.p50), ms(b.p92), ms(b.tail))
+		fmt.Fprintf(w, "storm batch      +%dms: publish %s, %d live deliveries p50 %s p92 %s max %s\n",
+			b.at.Milliseconds(), publish, len(b.deliveries), ms(b.p50), ms(b.p92), ms(b.tail))
 	}
 }
