@@ -31,15 +31,14 @@ import goredis "github.com/redis/go-redis/v9"
 // n, then n times: id, timeMs, size, encoding. It returns one result per
 // request: the Seq of its last event (an integer), or "SEQ ID" naming an id
 // already held.
-var appendScript = goredis.NewScript(`
+var appendScript = goredis.NewScript(startEpochLua + `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if epoch ~= ARGV[1] then
   return redis.error_reply('SSEHUB-REPLACED ' .. tostring(epoch))
 end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
 if last < tonumber(ARGV[5]) then
-  redis.call('DEL', KEYS[1], KEYS[3])
-  redis.call('HSET', KEYS[2], 'epoch', ARGV[6], 'last', '0', 'bytes', '0')
+  startEpoch(ARGV[6])
   return redis.error_reply('SSEHUB-REPLACED lost its tail: ends at ' .. last .. ', event ' .. ARGV[5] .. ' was seen')
 end
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
@@ -94,11 +93,10 @@ return results
 // the old log is dropped then: its Seqs belonged to an epoch that is gone.
 //
 // KEYS: events, meta, ids. ARGV: the epoch to create the log with.
-var infoScript = goredis.NewScript(`
+var infoScript = goredis.NewScript(startEpochLua + `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then
-  redis.call('DEL', KEYS[1], KEYS[3])
-  redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'last', '0', 'bytes', '0')
+  startEpoch(ARGV[1])
   epoch = ARGV[1]
 end
 local last = redis.call('HGET', KEYS[2], 'last')
@@ -122,11 +120,20 @@ return {epoch, last, bytes, count, first}
 //
 // KEYS: events, meta, ids. ARGV: epoch, floor, the new epoch. It returns 1
 // when it renewed the log, 0 when the log holds floor or the epoch changed.
-var renewScript = goredis.NewScript(`
+var renewScript = goredis.NewScript(startEpochLua + `
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
 if last >= tonumber(ARGV[2]) then return 0 end
-redis.call('DEL', KEYS[1], KEYS[3])
-redis.call('HSET', KEYS[2], 'epoch', ARGV[3], 'last', '0', 'bytes', '0')
+startEpoch(ARGV[3])
 return 1
 `)
+
+// startEpochLua defines, for the scripts that start a log over, what that
+// is: the events and the id index dropped, and the meta hash set to the new
+// epoch with nothing appended yet. KEYS: events, meta, ids.
+const startEpochLua = `
+local function startEpoch(epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('HSET', KEYS[2], 'epoch', epoch, 'last', '0', 'bytes', '0')
+end
+`
