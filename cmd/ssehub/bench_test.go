@@ -213,6 +213,29 @@ func TestBenchStormChildReportsFailedResumers(t *testing.T) {
 	}
 }
 
+// TestBenchStormChildEndsWithoutItsTool: a child whose load tool is gone
+// before asking (its standard input ends) closes its streams, stops its
+// readers and exits with an error, instead of reading on forever.
+func TestBenchStormChildEndsWithoutItsTool(t *testing.T) {
+	base, _ := startHub(t, testConfig(t, "memory:"))
+	id := mustPublish(t, base, `{"topic":"bench","data":"1|x"}`)
+	mustPublish(t, base, `{"topic":"bench","data":"2|x"}`)
+	done := make(chan int, 1)
+	var out, errOut bytes.Buffer
+	go func() {
+		done <- run(context.Background(), []string{"bench-resumers", "--url", base, "--resumers", "3", "--resume-behind", "1",
+			"--last-event-id", id}, strings.NewReader(""), &out, &errOut, func(string) string { return "" })
+	}()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errOut.String(), "reading what to wait for") || !strings.Contains(out.String(), "opened ") {
+			t.Fatalf("exited %d; stdout %q, stderr %q; want 1 after opening, for the missing request", code, out.String(), errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child still runs 10 s after its standard input ended")
+	}
+}
+
 // TestBenchStormChildRefusesBadArguments: the child run without what the
 // load tool passes it, and a bench given an unknown --storm-process, stop
 // with a usage error.

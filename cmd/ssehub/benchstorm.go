@@ -204,10 +204,7 @@ func (st *storm) result(live []*benchSubscriber, published int64, pt *publishTim
 	if st.child != nil && st.resumers == nil {
 		// The child was never asked (the run's deadline came first): none
 		// of its resumers counts as caught up.
-		st.resumers = make([]*benchSubscriber, st.c.Resumers-int(st.failed.Load()))
-		for i := range st.resumers {
-			st.resumers[i] = &benchSubscriber{resumer: true}
-		}
+		st.resumers = unreported(st.c.Resumers - int(st.failed.Load()))
 	}
 	end := time.Now().UnixNano()
 	lastCatch := int64(0)
@@ -275,10 +272,12 @@ func stormBatches(live []*benchSubscriber, pt *publishTimes, at, end int64) []st
 	}
 	var out []stormBatch
 	for _, ms := range slices.Sorted(maps.Keys(byMs)) {
-		l := byMs[ms]
-		slices.Sort(l)
-		b := stormBatch{at: time.Duration(ms*1e6 - at), deliveries: l,
-			p50: l[len(l)/2], p92: l[len(l)*92/100], tail: l[len(l)-1]}
+		// Events stamped across a millisecond boundary are one batch.
+		if n := len(out); n > 0 && time.Duration(ms*1e6-at)-out[n-1].at <= time.Millisecond {
+			out[n-1].deliveries = append(out[n-1].deliveries, byMs[ms]...)
+			continue
+		}
+		b := stormBatch{at: time.Duration(ms*1e6 - at), deliveries: byMs[ms]}
 		// The batch's request started at most a millisecond before its
 		// events were stamped (a batch of one publisher).
 		for i, s := range starts {
@@ -287,16 +286,12 @@ func stormBatches(live []*benchSubscriber, pt *publishTimes, at, end int64) []st
 				break
 			}
 		}
-		// Events stamped across a millisecond boundary are one batch.
-		if n := len(out); n > 0 && ms*1e6-at-int64(out[n-1].at) <= int64(time.Millisecond) {
-			prev := &out[n-1]
-			prev.deliveries = append(prev.deliveries, l...)
-			slices.Sort(prev.deliveries)
-			d := prev.deliveries
-			prev.p50, prev.p92, prev.tail = d[len(d)/2], d[len(d)*92/100], d[len(d)-1]
-			continue
-		}
 		out = append(out, b)
+	}
+	for i := range out {
+		d := out[i].deliveries
+		slices.Sort(d)
+		out[i].p50, out[i].p92, out[i].tail = percentileOf(d, 0.5), percentileOf(d, 0.92), percentileOf(d, 1)
 	}
 	return out
 }

@@ -57,14 +57,12 @@ func (st *storm) startChild(ctx context.Context, resumeAfter string, stderr io.W
 		return fmt.Errorf("storm: finding this program to run its resumers: %w", err)
 	}
 	c := st.c
-	args := []string{"bench-resumers", "--url", strings.Join(c.URLs, ","), "--topic", c.Topic,
+	urls := cmp.Or(strings.Join(c.URLs, ","), c.URL)
+	args := []string{"bench-resumers", "--url", urls, "--topic", c.Topic,
 		"--resumers", strconv.Itoa(c.Resumers), "--resume-behind", strconv.Itoa(c.ResumeBehind),
 		"--first", strconv.Itoa(c.Subscribers), "--reader", c.Reader, "--last-event-id", resumeAfter}
 	if len(c.Sources) > 0 {
 		args = append(args, "--source-addrs", c.Sources.String())
-	}
-	if len(c.URLs) == 0 {
-		args[2] = c.URL
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), benchChildEnv+"=1")
@@ -140,10 +138,7 @@ func (ch *stormChild) wait(st *storm, want int64, deadline time.Time) {
 			<-ch.done
 		}
 	}()
-	st.resumers = make([]*benchSubscriber, st.c.Resumers)
-	for i := range st.resumers {
-		st.resumers[i] = &benchSubscriber{resumer: true}
-	}
+	st.resumers = unreported(st.c.Resumers)
 	if _, err := fmt.Fprintf(ch.in, "want %d %d\n", want, deadline.UnixNano()); err != nil {
 		return
 	}
@@ -168,6 +163,16 @@ func (ch *stormChild) wait(st *storm, want int64, deadline time.Time) {
 		st.resumers[i].caughtUp.Store(caught)
 	}
 	ch.line("done", 1)
+}
+
+// unreported returns n resumers that received nothing: what the load tool
+// counts for those its child did not report.
+func unreported(n int) []*benchSubscriber {
+	out := make([]*benchSubscriber, n)
+	for i := range out {
+		out[i] = &benchSubscriber{resumer: true}
+	}
+	return out
 }
 
 // benchResumersCmd is the child: `ssehub bench-resumers`, run by the load
@@ -199,10 +204,12 @@ func benchResumersCmd(ctx context.Context, args []string, stdin io.Reader, stdou
 		// opens the streams.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(defaultProcs + 1))
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The readers stop with ctx: it is canceled before they are waited
+	// for, on every return (a load tool gone before it asked counts too).
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	at := time.Now()
 	fmt.Fprintf(stdout, "opening %d\n", at.UnixNano())
 	resumers, failed, err := openResumers(ctx, c, c.lastEventID, &wg)
@@ -231,6 +238,5 @@ func benchResumersCmd(ctx context.Context, args []string, stdin io.Reader, stdou
 		fmt.Fprintf(w, "r %d %d\n", s.got.Load(), s.caughtUp.Load())
 	}
 	fmt.Fprintln(w, "done")
-	cancel()
 	return w.Flush()
 }
