@@ -253,6 +253,42 @@ func TestTLSServesHTTP2Streams(t *testing.T) {
 	}
 }
 
+// TestTLSHTTP11StreamsKeepTheirConnection: over TLS an HTTP/1.1 stream
+// is served through net/http, not the event loop, so its answer says
+// keep-alive (docs/api.md), and the connection does serve the client's
+// next request once the stream ended.
+func TestTLSHTTP11StreamsKeepTheirConnection(t *testing.T) {
+	cfg, cert, _, _ := tlsHub(t, "memory:")
+	m, stop := runMain(t, cfg, nil, nil)
+	defer stop()
+	base := "https://" + m.Addr().String()
+	conns := 0
+	c := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: certPool(cert)},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conns++
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	resp := getStream(t, c, base+"/events?topic=t", nil)
+	if resp.ProtoMajor != 1 || resp.Close || resp.Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("stream over %s, Close %v, Connection %q; want HTTP/1.1 kept alive", resp.Proto, resp.Close, resp.Header.Get("Connection"))
+	}
+	lines := rawLines(t, resp)
+	nextLine(t, lines, ":")
+	subs := m.hub.Subscribers()
+	if len(subs) != 1 || !m.hub.Disconnect(subs[0].ID) {
+		t.Fatalf("subscribers %+v: want one to disconnect", subs)
+	}
+	for range lines { // the stream's end, after its last chunk
+	}
+	publishWith(t, c, base, `{"topic":"t","data":"after"}`)
+	if conns != 1 {
+		t.Errorf("%d connections for a stream and the publish after it, want the one kept alive", conns)
+	}
+}
+
 // TestTLSReloadsCertificateWithoutRestart: SIGHUP rereads the certificate
 // files, and so does a change of the files themselves; a broken pair is
 // refused and the served certificate kept.
