@@ -119,7 +119,14 @@ func TestAdminAPIListsDisconnectsAndTrims(t *testing.T) {
 	first := mustPublish(t, public, `{"topic":"t","data":"first"}`)
 	s := openStream(t, public+"/events?topic=t&topic=other", "")
 	a := mustPublish(t, public, `{"topic":"t","data":"a"}`)
-	if ev := s.next(t); ev.ID != a || ev.Data != "a" {
+	ev := s.next(t)
+	if ev.ID == first {
+		// A stream starts live at what the hub has dispatched, and the
+		// publish was answered once it was durable: a stream opened at
+		// once may still be handed it (seen once under a loaded full run).
+		ev = s.next(t)
+	}
+	if ev.ID != a || ev.Data != "a" {
 		t.Fatalf("stream: %+v, want a", ev)
 	}
 
