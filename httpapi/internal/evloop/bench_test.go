@@ -130,6 +130,12 @@ func countFrames(r io.Reader, n int, report func(int)) {
 //     and the reader on the second, as hub and load tool do under
 //     taskset.
 //
+//   - loopback-tcp-fanout-10000: that load as the hub meets it in the
+//     10,000 subscribers × 10 events/s run: 10,000 connections, a round
+//     of writes to all of them every 100 ms, read by another process (see
+//     benchFanoutWrite). This is the floor that run's CPU per delivery is
+//     held against; -benchtime 200000x is 20 rounds.
+//
 //     go test -run '^$' -bench Write ./httpapi/internal/evloop/
 func BenchmarkWrite(b *testing.B) {
 	msg := typicalFrame(b)
@@ -179,6 +185,7 @@ func BenchmarkWrite(b *testing.B) {
 		<-done
 	})
 	b.Run("loopback-tcp-spread", func(b *testing.B) { benchSpreadWrite(b, msg, 1000) })
+	b.Run("loopback-tcp-fanout-10000", func(b *testing.B) { benchFanoutWrite(b, msg, 10000, 100*time.Millisecond) })
 }
 
 // benchSpreadWrite writes msg to n loopback connections in turn, read by

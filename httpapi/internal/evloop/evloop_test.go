@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http/httputil"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,16 @@ import (
 	"github.com/ssehub/ssehub/store/memory"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(fanoutReaderEnv); spec != "" {
+		if err := fanoutReader(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "fan-out reader:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // fixture is a hub on a memory log and a loop serving its subscriptions
 // to real TCP connections over loopback.
