@@ -136,6 +136,10 @@ func countFrames(r io.Reader, n int, report func(int)) {
 //     benchFanoutWrite). This is the floor that run's CPU per delivery is
 //     held against; -benchtime 200000x is 20 rounds.
 //
+//   - loopback-tcp-fanout-6000x10: the same for the end of the reconnect
+//     storm (docs/storm.sh): 6,000 live streams, each written the ten
+//     events of a batch in one write every 100 ms.
+//
 //     go test -run '^$' -bench Write ./httpapi/internal/evloop/
 func BenchmarkWrite(b *testing.B) {
 	msg := typicalFrame(b)
@@ -186,6 +190,7 @@ func BenchmarkWrite(b *testing.B) {
 	})
 	b.Run("loopback-tcp-spread", func(b *testing.B) { benchSpreadWrite(b, msg, 1000) })
 	b.Run("loopback-tcp-fanout-10000", func(b *testing.B) { benchFanoutWrite(b, msg, 10000, 100*time.Millisecond) })
+	b.Run("loopback-tcp-fanout-6000x10", func(b *testing.B) { benchFanoutWrite(b, bytes.Repeat(msg, 10), 6000, 100*time.Millisecond) })
 }
 
 // benchSpreadWrite writes msg to n loopback connections in turn, read by
