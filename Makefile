@@ -21,7 +21,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS = \
 	./sse/:FuzzParse ./sse/:FuzzRoundTrip \
 	./hub/:FuzzParseSelector ./hub/:FuzzEventUnmarshalBinary ./hub/:FuzzParseID \
-	./httpapi/:FuzzPublishDecode ./httpapi/:FuzzJSONString ./httpapi/:FuzzSubscribeRequest ./httpapi/:FuzzSubscribeBody ./httpapi/:FuzzHistoryRequest ./httpapi/:FuzzMercurePublishForm \
+	./httpapi/:FuzzPublishDecode ./httpapi/:FuzzDecodeSimple ./httpapi/:FuzzJSONString ./httpapi/:FuzzSubscribeRequest ./httpapi/:FuzzSubscribeBody ./httpapi/:FuzzHistoryRequest ./httpapi/:FuzzMercurePublishForm \
 	./sseclient/:FuzzParseRetryAfter \
 	./cmd/ssehub/:FuzzChunkDecoder ./cmd/ssehub/:FuzzSizeFlag ./cmd/ssehub/:FuzzConfigFile \
 	./demo/internal/jsonhttp/:FuzzDecode \

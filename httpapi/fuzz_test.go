@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -182,4 +184,70 @@ func FuzzSubscribeBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeSimple: whatever the fast path of decodePublish takes,
+// encoding/json (strictUnmarshal) takes too, into the same request.
+func FuzzDecodeSimple(f *testing.F) {
+	for _, s := range simpleBodies {
+		f.Add([]byte(s))
+	}
+	for _, s := range notSimpleBodies {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		body = bytes.TrimSpace(body) // as decodePublish hands it over
+		if !utf8.Valid(body) {
+			return // refused before either decoder runs
+		}
+		fast, ok := decodeSimple(body)
+		if !ok {
+			return
+		}
+		var slow publishRequest
+		if err := strictUnmarshal(body, &slow); err != nil {
+			t.Fatalf("the fast path took %q, encoding/json refuses it: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: the fast path gave %+v, encoding/json %+v", body, fast, slow)
+		}
+	})
+}
+
+// simpleBodies are bodies decodeSimple must take itself.
+var simpleBodies = []string{
+	`{"topic":"t","data":"x"}`, `{}`, `{ "topic" : "t" , "data" : "x" }`,
+	"{\n\t\"topic\":\"t\",\r\n\"data\":\"\"}", `{"topics":[]}`, `{"topics":["a","b"],"topic":"c"}`,
+	`{"topic":"t","type":"price","id":"p-1","retry":0,"private":false}`,
+	`{"topic":"t","retry":123456789012345,"private":true}`, `{"topic":"t","data":"1796181266231246974|xxxx"}`,
+	"{\"data\":\"héllo ☃ \u2028 (the character, not an escape)\",\"topic\":\"t\"}",
+}
+
+// notSimpleBodies are bodies it must leave to encoding/json.
+var notSimpleBodies = []string{
+	`{"topic":"t","data":"a\nb"}`, `{"topic":"t","data":{"k":1}}`, `{"topic":"t","data":null}`,
+	`{"Topic":"t"}`, `{"topic":"t","topic":"u"}`, `{"topic":"t","extra":1}`, `{"topic":"t",}`,
+	`{"topic":"t"} {}`, `{"topic":"t"`, `{"topic":null}`, `{"topics":["a",]}`, `{"topics":"a"}`,
+	`{"retry":-1}`, `{"retry":1.5}`, `{"retry":01}`, `{"retry":1e3}`, `{"retry":1234567890123456}`,
+	`{"private":"true"}`, `{"private":truex}`, `{"private":nul}`, "{\"topic\":\"a\tb\"}", `[{"topic":"t"}]`,
+	`{"id":"a\"b"}`, `{"topic":"t","data":"x"}x`, `{"data":"\u2028"}`,
+}
+
+func TestDecodeSimpleTakesTheCommonBodies(t *testing.T) {
+	for _, s := range simpleBodies {
+		fast, ok := decodeSimple([]byte(s))
+		if !ok {
+			t.Errorf("%s: left to encoding/json", s)
+			continue
+		}
+		var slow publishRequest
+		if err := strictUnmarshal([]byte(s), &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast path %+v, encoding/json %+v (%v)", s, fast, slow, err)
+		}
+	}
+	for _, s := range notSimpleBodies {
+		if req, ok := decodeSimple([]byte(s)); ok {
+			t.Errorf("%s: taken by the fast path as %+v", s, req)
+		}
+	}
 }

@@ -93,6 +93,8 @@ func (a *API) decodePublish(body []byte) (events []hub.Event, batch bool, err er
 	if body[0] == '[' {
 		batch = true
 		err = strictUnmarshal(body, &reqs)
+	} else if req, ok := decodeSimple(body); ok {
+		reqs = []publishRequest{req}
 	} else {
 		reqs = make([]publishRequest, 1)
 		err = strictUnmarshal(body, &reqs[0])
