@@ -89,7 +89,9 @@ func (e *Event) Validate(maxData int) error {
 // given epoch: "EPOCH-SEQ". Clients treat it as opaque; the hub parses it back
 // to resume a stream without an index lookup.
 func FormatID(epoch string, seq uint64) string {
-	return epoch + "-" + strconv.FormatUint(seq, 10)
+	var buf [48]byte // one allocation, the string's, for any usual epoch
+	b := append(append(buf[:0], epoch...), '-')
+	return string(strconv.AppendUint(b, seq, 10))
 }
 
 // ParseID is the inverse of [FormatID]. ok is false when id does not have the
