@@ -31,49 +31,29 @@ func decodeSimple(body []byte) (req publishRequest, ok bool) {
 		var bit uint8
 		switch string(name) {
 		case "topic":
-			bit = 1 << 0
-			s, ok := d.rawString()
-			if !ok {
-				return req, false
-			}
-			req.Topic = string(s)
+			bit, ok = 1<<0, d.text(&req.Topic)
 		case "topics":
 			bit = 1 << 1
-			if req.Topics, ok = d.strings(); !ok {
-				return req, false
-			}
+			req.Topics, ok = d.strings()
 		case "data":
 			bit = 1 << 2
-			start := d.skipSpace()
-			if _, ok := d.rawString(); !ok {
-				return req, false
-			}
-			req.Data = d.b[start:d.i] // the literal, quotes included
+			from := d.skipSpace()
+			_, ok = d.rawString()
+			req.Data = d.b[from:d.i] // the literal, quotes included
 		case "type":
-			bit = 1 << 3
-			s, ok := d.rawString()
-			if !ok {
-				return req, false
-			}
-			req.Type = string(s)
+			bit, ok = 1<<3, d.text(&req.Type)
 		case "id":
-			bit = 1 << 4
-			s, ok := d.rawString()
-			if !ok {
-				return req, false
-			}
-			req.ID = string(s)
+			bit, ok = 1<<4, d.text(&req.ID)
 		case "retry":
 			bit = 1 << 5
-			if req.Retry, ok = d.integer(); !ok {
-				return req, false
-			}
+			req.Retry, ok = d.integer()
 		case "private":
 			bit = 1 << 6
-			if req.Private, ok = d.boolean(); !ok {
-				return req, false
-			}
+			req.Private, ok = d.boolean()
 		default:
+			return req, false
+		}
+		if !ok {
 			return req, false
 		}
 		if seen&bit != 0 {
@@ -144,6 +124,15 @@ func (d *simpleDecoder) rawString() ([]byte, bool) {
 	}
 	d.i += end + 1
 	return s, true
+}
+
+// text takes such a string into *dst.
+func (d *simpleDecoder) text(dst *string) bool {
+	s, ok := d.rawString()
+	if ok {
+		*dst = string(s)
+	}
+	return ok
 }
 
 // strings takes an array of such strings.

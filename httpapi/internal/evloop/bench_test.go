@@ -260,10 +260,7 @@ func benchSpreadWrite(b *testing.B, msg []byte, n int) {
 			}
 		}
 	}()
-	fds := make([]int, n)
-	for i, c := range writers {
-		fds[i] = rawFD(b, c)
-	}
+	fds := rawFDs(b, writers)
 	if pinned {
 		pinThread(b, cpus, 0)
 	}
@@ -297,6 +294,14 @@ func benchSpreadWrite(b *testing.B, msg []byte, n int) {
 // reusing a pinned thread.
 func pinThread(b *testing.B, cpus unix.CPUSet, nth int) {
 	runtime.LockOSThread()
+	if err := pinTo(cpus, nth); err != nil {
+		b.Error(err)
+	}
+}
+
+// pinTo sets the calling thread's affinity to the nth processor of cpus
+// (none: it stays as it is).
+func pinTo(cpus unix.CPUSet, nth int) error {
 	for cpu, seen := 0, 0; cpu < len(cpus)*64; cpu++ {
 		if !cpus.IsSet(cpu) {
 			continue
@@ -304,13 +309,20 @@ func pinThread(b *testing.B, cpus unix.CPUSet, nth int) {
 		if seen == nth {
 			var one unix.CPUSet
 			one.Set(cpu)
-			if err := unix.SchedSetaffinity(0, &one); err != nil {
-				b.Error(err)
-			}
-			return
+			return unix.SchedSetaffinity(0, &one)
 		}
 		seen++
 	}
+	return nil
+}
+
+// rawFDs returns the descriptors of conns (see rawFD).
+func rawFDs(b *testing.B, conns []net.Conn) []int {
+	fds := make([]int, len(conns))
+	for i, c := range conns {
+		fds[i] = rawFD(b, c)
+	}
+	return fds
 }
 
 // typicalFrame is what the event loop writes for one event of the load

@@ -64,10 +64,7 @@ func benchFanoutWrite(b *testing.B, msg []byte, n int, every time.Duration) {
 		}
 		conns = append(conns, c)
 	}
-	fds := make([]int, n)
-	for i, c := range conns {
-		fds[i] = rawFD(b, c)
-	}
+	fds := rawFDs(b, conns)
 	if pinned {
 		pinThread(b, cpus, 0)
 	}
@@ -119,15 +116,8 @@ func fanoutReader(spec string) error {
 	runtime.LockOSThread()
 	var cpus unix.CPUSet
 	if unix.SchedGetaffinity(0, &cpus) == nil && cpus.Count() >= 2 {
-		for cpu, seen := 0, 0; cpu < len(cpus)*64; cpu++ {
-			if cpus.IsSet(cpu) {
-				if seen++; seen == 2 {
-					var one unix.CPUSet
-					one.Set(cpu)
-					unix.SchedSetaffinity(0, &one)
-					break
-				}
-			}
+		if err := pinTo(cpus, 1); err != nil {
+			return err
 		}
 	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
