@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/ssehub/ssehub/sse"
@@ -34,9 +35,11 @@ func (h *Hub) dispatch(pos uint64) {
 			continue
 		}
 		failures = 0
-		for _, ev := range events {
-			h.fanout(ev)
-			pos = ev.Seq
+		for len(events) > 0 {
+			n := sameAudience(events)
+			h.fanout(events[:n])
+			pos = events[n-1].Seq
+			events = events[n:]
 		}
 		h.wakeQueued()
 	}
@@ -128,28 +131,50 @@ func (h *Hub) pause(failures int) bool {
 	}
 }
 
-// fanout encodes ev once and queues the bytes to every subscription that
-// wants it. It never blocks on a subscriber.
-func (h *Hub) fanout(ev *Event) {
-	frame := h.encode(ev)
-	h.stats.dispatched.Add(1)
-	// Before the event counts as dispatched (reg.each), so a subscriber
-	// registering after it finds it here.
-	h.recent.add(ev, frame)
-	h.fig.lag.Observe(h.opts.Now().Sub(ev.Time))
-	if frame == nil {
+// sameAudience returns how many events from the first have its topics and
+// privacy, and so go to the same subscriptions: a batch published to one
+// topic is one such run.
+func sameAudience(events []*Event) int {
+	n := 1
+	for n < len(events) && events[n].Private == events[0].Private && slices.Equal(events[n].Topics, events[0].Topics) {
+		n++
+	}
+	return n
+}
+
+// fanout encodes each event of run once and queues the bytes to every
+// subscription that wants them. The events of run go to the same
+// subscriptions (sameAudience), so each is found, checked and locked once
+// for the whole run: a batch of ten to 6,000 streams costs 6,000 of
+// those, not 60,000. It never blocks on a subscriber.
+func (h *Hub) fanout(run []*Event) {
+	frames := h.frames[:0]
+	for _, ev := range run {
+		frame := h.encode(ev)
+		h.stats.dispatched.Add(1)
+		// Before the event counts as dispatched (reg.each), so a
+		// subscriber registering after it finds it here.
+		h.recent.add(ev, frame)
+		h.fig.lag.Observe(h.opts.Now().Sub(ev.Time))
+		if frame != nil {
+			frames = append(frames, queued{ev.Seq, frame})
+		}
+	}
+	h.frames = frames[:0]
+	if len(frames) == 0 {
 		return
 	}
-	h.reg.each(ev.Topics, ev.Seq, func(s *Subscription, matched bool) {
-		if s.lastOffered == ev.Seq {
+	first, last := run[0], run[len(run)-1].Seq
+	h.reg.each(first.Topics, last, func(s *Subscription, matched bool) {
+		if s.lastOffered == last {
 			return // reached through two of its topics
 		}
-		s.lastOffered = ev.Seq
-		if (matched || matchAny(s.selectors, ev.Topics)) && s.allows(ev) {
-			slow, wake := s.enqueue(ev.Seq, frame)
+		s.lastOffered = last
+		if (matched || matchAny(s.selectors, first.Topics)) && s.allows(first) {
+			slow, wake := s.enqueue(frames)
 			if slow {
 				h.stats.slow.Add(1)
-				h.opts.Logger.Info("disconnecting a slow subscriber", "seq", ev.Seq,
+				h.opts.Logger.Info("disconnecting a slow subscriber", "seq", last,
 					"maxQueued", h.opts.QueueSize, "maxQueuedBytes", h.opts.QueueBytes)
 			}
 			if wake && !s.wakeDue {

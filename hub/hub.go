@@ -98,6 +98,7 @@ type Hub struct {
 	// toWake lists the subscriptions to wake after a fan-out; only the
 	// dispatcher uses it.
 	toWake []*Subscription
+	frames []queued // fanout's, reused from one run to the next
 
 	ctx    context.Context
 	cancel context.CancelFunc

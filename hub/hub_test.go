@@ -581,3 +581,44 @@ func TestReplayReadsOnAfterAShortPage(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchReachesEachSubscriberOnceInOrder publishes one batch of runs of
+// events with the same and with other audiences (the dispatcher fans a run
+// out in one pass) and checks that every subscriber gets exactly its
+// events, each once, in log order.
+func TestBatchReachesEachSubscriberOnceInOrder(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	a, b, ab := []string{"a"}, []string{"b"}, []string{"a", "b"}
+	subs := map[string]*hub.Subscription{
+		"a":                  subscribe(t, h, hub.SubscribeRequest{Topics: a}),
+		"b":                  subscribe(t, h, hub.SubscribeRequest{Topics: b}),
+		"a and b":            subscribe(t, h, hub.SubscribeRequest{Topics: ab}),
+		"a, private allowed": subscribe(t, h, hub.SubscribeRequest{Topics: a, Allowed: a}),
+		"*":                  subscribe(t, h, hub.SubscribeRequest{Topics: []string{"*"}}),
+	}
+	batch := []hub.Event{
+		{Topics: a, Data: "0"}, {Topics: a, Data: "1"}, {Topics: b, Data: "2"},
+		{Topics: a, Data: "3", Private: true}, {Topics: a, Data: "4"},
+		{Topics: ab, Data: "5"}, {Topics: ab, Data: "6"}, {Topics: a, Data: "7"},
+	}
+	want := map[string]string{
+		"a":                  "0 1 4 5 6 7",
+		"b":                  "2 5 6",
+		"a and b":            "0 1 2 4 5 6 7",
+		"a, private allowed": "0 1 3 4 5 6 7",
+		"*":                  "0 1 2 4 5 6 7",
+	}
+	publish(t, h, batch...)
+	publish(t, h, hub.Event{Topics: ab, Data: "8"}) // a run of one, after a run with its audience
+	publish(t, h, hub.Event{Topics: ab, Data: "end"})
+	for name, s := range subs {
+		n := len(strings.Fields(want[name])) + 2
+		var got []string
+		for _, f := range next(t, s, n) {
+			got = append(got, f.data)
+		}
+		if w := want[name] + " 8 end"; strings.Join(got, " ") != w {
+			t.Errorf("%s got %v, want %s", name, got, w)
+		}
+	}
+}

@@ -236,8 +236,9 @@ func matchAny(sels []*Selector, topics []string) bool {
 	return false
 }
 
-// enqueue queues a frame and wakes the subscriber. It reports true when
-// this made a live subscriber too slow.
+// enqueue queues frames, events of one run (see Hub.fanout) in log order,
+// under one lock. It reports slow when this made a live subscriber too
+// slow.
 //
 // It does not wake the owner: wake reports that it should be woken, which
 // the dispatcher does once it has fanned out every event of what it read
@@ -247,28 +248,32 @@ func matchAny(sels []*Selector, topics []string) bool {
 // of one publish: in a reconnect storm (docs/benchmarks.md) the loop made
 // 60,000-80,000 writes a second to about 4,000 live streams at 10 batches
 // a second each, and the resumers' backlogs waited behind them.
-func (s *Subscription) enqueue(seq uint64, frame []byte) (slow, wake bool) {
+func (s *Subscription) enqueue(frames []queued) (slow, wake bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.err != nil || s.overflow:
-		return false, false
-	case (len(s.queue) >= s.h.opts.QueueSize || s.queued+len(frame) > s.h.opts.QueueBytes) && !s.live:
-		// Replay is still running: drop the queue and let the replay read
-		// these events from the log instead.
-		s.overflow = true
-		return false, false
-	case len(s.queue) >= s.h.opts.QueueSize || s.queued+len(frame) > s.h.opts.QueueBytes:
-		s.err = ErrSlowSubscriber
-		return true, true
-	default:
-		s.queue = append(s.queue, queued{seq, frame})
-		s.queued += len(frame)
-		// While a replay runs its owner polls again until the replay
-		// ends, and then drains the queue, so waking it for each event
-		// would only cost (thousands of times over in a reconnect storm).
-		return false, s.live
+	for _, f := range frames {
+		switch {
+		case s.err != nil || s.overflow:
+			return slow, wake
+		case (len(s.queue) >= s.h.opts.QueueSize || s.queued+len(f.frame) > s.h.opts.QueueBytes) && !s.live:
+			// Replay is still running: drop the queue and let the replay
+			// read these events from the log instead.
+			s.overflow = true
+			return slow, wake
+		case len(s.queue) >= s.h.opts.QueueSize || s.queued+len(f.frame) > s.h.opts.QueueBytes:
+			s.err = ErrSlowSubscriber
+			return true, true
+		default:
+			s.queue = append(s.queue, f)
+			s.queued += len(f.frame)
+			// While a replay runs its owner polls again until the replay
+			// ends, and then drains the queue, so waking it for each
+			// event would only cost (thousands of times over in a
+			// reconnect storm).
+			wake = s.live
+		}
 	}
+	return slow, wake
 }
 
 // wakeNow wakes the owner with what is queued now.
