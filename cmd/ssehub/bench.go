@@ -425,10 +425,13 @@ func publishAtRate(ctx context.Context, c benchConfig, acked func(ids []string))
 					case <-time.After(wait):
 					}
 				}
+				// The data starts with the publish time, for the latency:
+				// one for the batch, which is what names its events as one
+				// (--storm-detail).
+				data := strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + filler
 				batch := make([]publisher.Event, c.Batch)
 				for i := range batch {
-					// The data starts with the publish time, for the latency.
-					batch[i] = publisher.Event{Topic: c.Topic, Data: strconv.FormatInt(time.Now().UnixNano(), 10) + "|" + filler}
+					batch[i] = publisher.Event{Topic: c.Topic, Data: data}
 				}
 				ids, err := publish(ctx, batch)
 				if err != nil {

@@ -160,18 +160,24 @@ func TestStormBatches(t *testing.T) {
 		return &benchSubscriber{sent: sent, latencies: lat}
 	}
 	live := []*benchSubscriber{
-		// before the storm; batch 1 at +10 ms (two stamps across a
-		// millisecond); batch 2 at +110 ms; after the end
-		sub([]int64{at - 50*ms, at + 10*ms + ms - 1, at + 11*ms, at + 110*ms, at + 500*ms}, 1*time.Millisecond, 5*time.Millisecond, 7*time.Millisecond, 20*time.Millisecond, time.Millisecond),
-		sub([]int64{at + 10*ms + ms - 1, at + 110*ms}, 3*time.Millisecond, 40*time.Millisecond),
+		// before the storm; batch 1 at +10 ms; batch 2 at +10.4 ms, in the
+		// same millisecond from another publisher; batch 3 at +110 ms;
+		// after the end
+		sub([]int64{at - 50*ms, at + 10*ms, at + 10*ms, at + 10*ms + 400_000, at + 110*ms, at + 500*ms},
+			1*time.Millisecond, 5*time.Millisecond, 7*time.Millisecond, 8*time.Millisecond, 20*time.Millisecond, time.Millisecond),
+		sub([]int64{at + 10*ms, at + 10*ms + 400_000, at + 110*ms}, 3*time.Millisecond, 6*time.Millisecond, 40*time.Millisecond),
 	}
-	pt := &publishTimes{starts: []int64{at - 50*ms, at + 10*ms, at + 110*ms}, times: []time.Duration{time.Millisecond, 2 * time.Millisecond, 9 * time.Millisecond}}
+	pt := &publishTimes{
+		starts: []int64{at - 50*ms, at + 10*ms + 500_000, at + 10*ms + 100_000, at + 110*ms + 200_000},
+		times:  []time.Duration{time.Millisecond, 4 * time.Millisecond, 2 * time.Millisecond, 9 * time.Millisecond},
+	}
 	got := stormBatches(live, pt, at, at+200*ms)
-	if len(got) != 2 {
-		t.Fatalf("%d batches, want 2: %+v", len(got), got)
+	if len(got) != 3 {
+		t.Fatalf("%d batches, want 3: %+v", len(got), got)
 	}
 	for i, want := range []stormBatch{
 		{at: 10 * time.Millisecond, publish: 2 * time.Millisecond, p50: 5 * time.Millisecond, p92: 7 * time.Millisecond, tail: 7 * time.Millisecond},
+		{at: 10*time.Millisecond + 400*time.Microsecond, publish: 4 * time.Millisecond, p50: 8 * time.Millisecond, p92: 8 * time.Millisecond, tail: 8 * time.Millisecond},
 		{at: 110 * time.Millisecond, publish: 9 * time.Millisecond, p50: 40 * time.Millisecond, p92: 40 * time.Millisecond, tail: 40 * time.Millisecond},
 	} {
 		b := got[i]
@@ -180,8 +186,8 @@ func TestStormBatches(t *testing.T) {
 				b.at, b.publish, b.p50, b.p92, b.tail, want.at, want.publish, want.p50, want.p92, want.tail)
 		}
 	}
-	if len(got[0].deliveries) != 3 || len(got[1].deliveries) != 2 {
-		t.Errorf("deliveries per batch %d, %d; want 3, 2", len(got[0].deliveries), len(got[1].deliveries))
+	if len(got[0].deliveries) != 3 || len(got[1].deliveries) != 2 || len(got[2].deliveries) != 2 {
+		t.Errorf("deliveries per batch %d, %d, %d; want 3, 2, 2", len(got[0].deliveries), len(got[1].deliveries), len(got[2].deliveries))
 	}
 }
 

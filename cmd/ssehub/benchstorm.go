@@ -248,50 +248,46 @@ func (st *storm) result(live []*benchSubscriber, published int64, pt *publishTim
 }
 
 // stormBatches groups the live deliveries of what was published in
-// [at, end] (unix nanos) by publish: the events of one batch carry the
-// publish time of their request, read within a millisecond of it.
+// [at, end] (unix nanos) by publish: the events of one batch carry the one
+// publish time their batch was stamped with, just before its request.
 func stormBatches(live []*benchSubscriber, pt *publishTimes, at, end int64) []stormBatch {
 	var starts []int64
 	var took []time.Duration
 	if pt != nil {
 		pt.mu.Lock()
 		for i, s := range pt.starts {
-			if s >= at-int64(time.Millisecond) && s <= end {
+			if s >= at && s <= end+int64(time.Millisecond) {
 				starts, took = append(starts, s), append(took, pt.times[i])
 			}
 		}
 		pt.mu.Unlock()
 	}
-	byMs := map[int64][]time.Duration{}
+	byStamp := map[int64][]time.Duration{}
 	for _, s := range live {
 		for i, sent := range s.sent {
 			if sent >= at && sent <= end {
-				byMs[sent/1e6] = append(byMs[sent/1e6], s.latencies[i])
+				byStamp[sent] = append(byStamp[sent], s.latencies[i])
 			}
 		}
 	}
 	var out []stormBatch
-	for _, ms := range slices.Sorted(maps.Keys(byMs)) {
-		// Events stamped across a millisecond boundary are one batch.
-		if n := len(out); n > 0 && time.Duration(ms*1e6-at)-out[n-1].at <= time.Millisecond {
-			out[n-1].deliveries = append(out[n-1].deliveries, byMs[ms]...)
-			continue
-		}
-		b := stormBatch{at: time.Duration(ms*1e6 - at), deliveries: byMs[ms]}
-		// The batch's request started at most a millisecond before its
-		// events were stamped (a batch of one publisher).
+	for _, sent := range slices.Sorted(maps.Keys(byStamp)) {
+		b := stormBatch{at: time.Duration(sent - at), deliveries: byStamp[sent]}
+		// The batch's request is the first to start after its stamp,
+		// within a millisecond.
+		first := -1
 		for i, s := range starts {
-			if s/1e6 >= ms-1 && s/1e6 <= ms+1 {
-				b.publish = took[i]
-				break
+			if s >= sent && s <= sent+int64(time.Millisecond) && (first < 0 || s < starts[first]) {
+				first = i
 			}
 		}
-		out = append(out, b)
-	}
-	for i := range out {
-		d := out[i].deliveries
+		if first >= 0 {
+			b.publish = took[first]
+		}
+		d := b.deliveries
 		slices.Sort(d)
-		out[i].p50, out[i].p92, out[i].tail = percentileOf(d, 0.5), percentileOf(d, 0.92), percentileOf(d, 1)
+		b.p50, b.p92, b.tail = percentileOf(d, 0.5), percentileOf(d, 0.92), percentileOf(d, 1)
+		out = append(out, b)
 	}
 	return out
 }
