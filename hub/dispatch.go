@@ -160,7 +160,12 @@ func (h *Hub) fanout(run []*Event) {
 			frames = append(frames, queued{ev.Seq, frame})
 		}
 	}
-	h.frames = frames[:0]
+	defer func() {
+		// Kept for the next run, without holding on to these frames:
+		// the recent ring decides how long they live.
+		clear(frames)
+		h.frames = frames[:0]
+	}()
 	if len(frames) == 0 {
 		return
 	}
