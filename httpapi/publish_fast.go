@@ -15,7 +15,7 @@ import "bytes"
 // FuzzDecodeSimple holds the two decoders to the same result.
 func decodeSimple(body []byte) (req publishRequest, ok bool) {
 	d := simpleDecoder{b: body}
-	if !d.byte('{') {
+	if !d.expect('{') {
 		return req, false
 	}
 	var seen uint8
@@ -25,7 +25,7 @@ func decodeSimple(body []byte) (req publishRequest, ok bool) {
 	}
 	for {
 		name, ok := d.rawString()
-		if !ok || !d.byte(':') {
+		if !ok || !d.expect(':') {
 			return req, false
 		}
 		var bit uint8
@@ -99,8 +99,8 @@ func (d *simpleDecoder) skipSpace() int {
 	return d.i
 }
 
-// byte takes c, after white space.
-func (d *simpleDecoder) byte(c byte) bool {
+// expect takes c, after white space.
+func (d *simpleDecoder) expect(c byte) bool {
 	if d.skipSpace(); d.peek() != c {
 		return false
 	}
@@ -111,7 +111,7 @@ func (d *simpleDecoder) byte(c byte) bool {
 // rawString takes a string literal with no escape and no control
 // character, after white space, and returns its text.
 func (d *simpleDecoder) rawString() ([]byte, bool) {
-	if !d.byte('"') {
+	if !d.expect('"') {
 		return nil, false
 	}
 	end := bytes.IndexByte(d.b[d.i:], '"')
@@ -137,7 +137,7 @@ func (d *simpleDecoder) text(dst *string) bool {
 
 // strings takes an array of such strings.
 func (d *simpleDecoder) strings() ([]string, bool) {
-	if !d.byte('[') {
+	if !d.expect('[') {
 		return nil, false
 	}
 	list := []string{} // encoding/json gives [] as empty, not nil
