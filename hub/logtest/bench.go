@@ -13,6 +13,13 @@ import (
 // appending one event (200 bytes of data) at a time and waiting for its
 // acknowledgement, as publishers of a busy hub do. It reports events/s.
 func BenchmarkAppend(b *testing.B, l hub.Log, publishers int) {
+	BenchmarkAppendCPU(b, l, publishers, nil)
+}
+
+// BenchmarkAppendCPU is BenchmarkAppend that also reports the CPU time
+// this process (client-ns/event) and, when engineCPU is not nil, the
+// engine's process (engine-ns/event) spent per event appended.
+func BenchmarkAppendCPU(b *testing.B, l hub.Log, publishers int, engineCPU func() time.Duration) {
 	data := strings.Repeat("x", 200)
 	var next sync.Mutex
 	n := 0
@@ -25,6 +32,11 @@ func BenchmarkAppend(b *testing.B, l hub.Log, publishers int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
+	self := processCPU()
+	var engine time.Duration
+	if engineCPU != nil {
+		engine = engineCPU()
+	}
 	var wg sync.WaitGroup
 	for range publishers {
 		wg.Go(func() {
@@ -39,6 +51,12 @@ func BenchmarkAppend(b *testing.B, l hub.Log, publishers int) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	if self >= 0 {
+		b.ReportMetric(float64(processCPU()-self)/float64(b.N), "client-ns/event")
+	}
+	if engineCPU != nil {
+		b.ReportMetric(float64(engineCPU()-engine)/float64(b.N), "engine-ns/event")
+	}
 }
 
 // BenchmarkReplay measures reading n events (200 bytes of data each) after

@@ -23,7 +23,7 @@ func BenchmarkAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			logtest.BenchmarkAppend(b, l, 32)
+			logtest.BenchmarkAppendCPU(b, l, 32, func() time.Duration { return redisCPU(b, l) })
 		})
 	}
 }
