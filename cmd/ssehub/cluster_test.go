@@ -297,12 +297,16 @@ type flow struct {
 	mu    sync.Mutex
 	acked map[string]string // data -> id
 	fails int
-	stop  context.CancelFunc
-	done  sync.WaitGroup
+	// refused counts the failed publishes by HTTP status (0: no answer,
+	// the node gone or the request timed out).
+	refused  map[int]int
+	noAnswer []string // the errors of the publishes that got no answer
+	stop     context.CancelFunc
+	done     sync.WaitGroup
 }
 
 func startFlow(nodes ...*node) *flow {
-	f := &flow{acked: map[string]string{}}
+	f := &flow{acked: map[string]string{}, refused: map[int]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop = cancel
 	for p := range 3 {
@@ -311,13 +315,20 @@ func startFlow(nodes ...*node) *flow {
 				data := fmt.Sprintf("%d:%d", p, k)
 				n := nodes[k%len(nodes)]
 				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				id, _, err := publishTo(pctx, n.base, "flow", data)
+				id, status, err := publishTo(pctx, n.base, "flow", data)
 				cancel()
+				if err != nil && ctx.Err() != nil {
+					return // cut off by finish, not refused
+				}
 				f.mu.Lock()
 				if err == nil {
 					f.acked[data] = id
 				} else {
 					f.fails++
+					f.refused[status]++
+					if status == 0 {
+						f.noAnswer = append(f.noAnswer, err.Error())
+					}
 				}
 				f.mu.Unlock()
 				if err != nil {
@@ -657,4 +668,58 @@ func wipe(t *testing.T, srv *testserver.Server) {
 			t.Fatalf("deleting %s: %v", name, err)
 		}
 	}
+}
+
+// TestClusterSurvivesASentinelFailover kills the Redis primary while
+// publishers run on two nodes that found it through a sentinel. The
+// sentinel promotes the replica; the nodes follow it without a restart,
+// publishes fail with 503 only until it does, and the subscribers' streams
+// go on. If the replica had received every acknowledged append the log
+// keeps its epoch and every subscriber receives every acknowledged event
+// once; if it had not, the nodes start a new epoch and a client resuming
+// with an id of the old one gets ssehub-reset (the store's own tests make
+// that case happen on purpose).
+func TestClusterSurvivesASentinelFailover(t *testing.T) {
+	bin := buildHub(t)
+	primary := testserver.Redis(t, testserver.RedisOptions{AppendFsync: "always"})
+	replica := testserver.Replica(t, primary, testserver.RedisOptions{AppendFsync: "always"})
+	sentinel := testserver.Sentinel(t, primary, "main")
+	testserver.AwaitReplicasKnown(t, sentinel, "main", 1)
+	store := "redis+sentinel://" + sentinel.Addr + "/0?master=main&stream=failover"
+	a, b := startNode(t, bin, store), startNode(t, bin, store)
+	epoch, start := lastSeq(t, a)
+	subA := subscribeTo(t, a.base+"/events?topic=flow", "")
+	subB := subscribeTo(t, b.base+"/events?topic=flow", "")
+	f := startFlow(a, b)
+	waitFor(t, "50 events acknowledged", func() bool { return f.count() >= 50 })
+	primary.Kill()
+	testserver.AwaitPromoted(t, sentinel, "main", replica)
+	before := f.count()
+	waitFor(t, "50 events acknowledged after the failover", func() bool { return f.count() >= before+50 })
+	acked := f.finish()
+	for status, n := range f.refused {
+		if status != http.StatusServiceUnavailable {
+			t.Errorf("%d publishes during the failover answered %d; want 503 only (no answer: %q)", n, status, f.noAnswer)
+		}
+	}
+
+	now, last := lastSeq(t, b)
+	if now != epoch {
+		t.Logf("the replica lacked acknowledged events: the log went from epoch %s to %s", epoch, now)
+		for _, n := range []*node{a, b} {
+			s := subscribeTo(t, n.base+"/events?topic=flow", hub.FormatID(epoch, start+1))
+			if ev, ok := s.next(t); !ok || ev.Type != hub.ResetType {
+				t.Fatalf("resuming with an id of the lost epoch: %+v; want %s", ev, hub.ResetType)
+			}
+		}
+		return
+	}
+	for name, s := range map[string]*clusterStream{"a": subA, "b": subB} {
+		got := map[string]string{}
+		if _, ok := readUntil(t, s, epoch, start, last, got); !ok {
+			t.Fatalf("the stream on %s ended across the failover", name)
+		}
+		checkAll(t, acked, got)
+	}
+	t.Logf("%d events acknowledged, %d publishes refused during the failover", len(acked), f.fails)
 }

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // startBound limits how long a server may take to accept connections.
@@ -371,8 +373,73 @@ func RedisCluster(t testing.TB, n int, opts RedisOptions) *Cluster {
 	return c
 }
 
+// Replica starts a redis-server that replicates primary (REPLICAOF) and
+// returns once its link to primary is up.
+func Replica(t testing.TB, primary *Server, opts RedisOptions) *Server {
+	t.Helper()
+	s := Redis(t, opts)
+	s.Stop()
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	s.args = append(s.args, "--replicaof", host, port)
+	s.Start()
+	rdb := goredis.NewClient(&goredis.Options{Addr: s.Addr})
+	defer rdb.Close()
+	awaitCond(t, "the replica's link to its primary", func(ctx context.Context) bool {
+		info, err := rdb.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	return s
+}
+
+// AwaitReplicasKnown waits until sentinel knows n replicas of master: it
+// learns of them from the primary's INFO, and fails over only to one it
+// knows.
+func AwaitReplicasKnown(t testing.TB, sentinel *Server, master string, n int) {
+	t.Helper()
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinel.Addr})
+	defer sc.Close()
+	awaitCond(t, fmt.Sprintf("the sentinel to know %d replicas", n), func(ctx context.Context) bool {
+		replicas, err := sc.Replicas(ctx, master).Result()
+		return err == nil && len(replicas) == n
+	})
+}
+
+// AwaitPromoted waits until sentinel names replica as master's primary.
+func AwaitPromoted(t testing.TB, sentinel *Server, master string, replica *Server) {
+	t.Helper()
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinel.Addr})
+	defer sc.Close()
+	awaitCond(t, "the sentinel to promote the replica", func(ctx context.Context) bool {
+		addr, err := sc.GetMasterAddrByName(ctx, master).Result()
+		return err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == replica.Addr
+	})
+}
+
+// failoverBound bounds the waits of a failover: the sentinel takes a
+// primary for down after 1 s, then elects and reconfigures the replica.
+const failoverBound = 60 * time.Second
+
+// awaitCond polls cond until it holds, failing the test after
+// failoverBound.
+func awaitCond(t testing.TB, what string, cond func(ctx context.Context) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), failoverBound)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond(ctx) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: not after %v", what, failoverBound)
+		case <-tick.C:
+		}
+	}
+}
+
 // Sentinel starts a Redis Sentinel (redis-server in sentinel mode) that
-// watches primary under the name master, with a quorum of one.
+// watches primary under the name master, with a quorum of one. It takes
+// a primary for down after 1 s without an answer, so a test's failover
+// starts within about a second of the primary's death.
 func Sentinel(t testing.TB, primary *Server, master string) *Server {
 	t.Helper()
 	bin := need(t, "redis-server", "redis-server")
@@ -380,8 +447,9 @@ func Sentinel(t testing.TB, primary *Server, master string) *Server {
 	dir := t.TempDir()
 	host, pport, _ := net.SplitHostPort(primary.Addr)
 	conf := filepath.Join(dir, "sentinel.conf") // sentinel rewrites it: it must be its own
-	text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nlogfile %s\nsentinel monitor %s %s %s 1\n",
-		port, dir, filepath.Join(dir, "redis.log"), master, host, pport)
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nlogfile %s\nsentinel monitor %s %s %s 1\n"+
+		"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 10000\n",
+		port, dir, filepath.Join(dir, "redis.log"), master, host, pport, master, master)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
