@@ -104,10 +104,21 @@ func (s *Server) URL() string {
 	return "redis://" + s.Addr
 }
 
+// NATSServerEnv names the environment variable that, when set, is the
+// path of the nats-server binary the tests start instead of the one on
+// PATH: .ci/run sets it to run the NATS tests again on a current release,
+// Debian's package being 2.9.
+const NATSServerEnv = "SSEHUB_TEST_NATS_SERVER"
+
 // NATS starts nats-server with JetStream on file storage in its folder.
 func NATS(t testing.TB) *Server {
 	t.Helper()
-	bin := need(t, "nats-server", "nats-server")
+	bin := os.Getenv(NATSServerEnv)
+	if bin == "" {
+		bin = need(t, "nats-server", "nats-server")
+	} else if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s=%s: %v", NATSServerEnv, bin, err)
+	}
 	port := freePort(t)
 	dir := t.TempDir()
 	// Events may be up to 1 MiB of data plus ids and topics: above NATS's
@@ -121,6 +132,24 @@ func NATS(t testing.TB) *Server {
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// Version is what the server's binary says of its version with
+// --version, such as "v2.9.10" for nats-server.
+func (s *Server) Version() string {
+	s.t.Helper()
+	out, err := exec.Command(s.name, "--version").Output()
+	if err != nil {
+		s.t.Fatalf("%s --version: %v", s.name, err)
+	}
+	fields := strings.Fields(string(out))
+	for _, f := range fields {
+		if strings.HasPrefix(f, "v") && strings.Contains(f, ".") {
+			return f
+		}
+	}
+	s.t.Fatalf("%s --version: no version in %q", s.name, out)
+	return ""
 }
 
 // Start starts the server (again, on the same port and folder) and waits
