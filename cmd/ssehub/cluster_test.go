@@ -112,8 +112,10 @@ func subscribeTo(t *testing.T, url, lastEventID string) *clusterStream {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+		resp.Body.Close()
 		cancel()
-		t.Fatalf("GET %s: %s", url, resp.Status)
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
 	}
 	s := &clusterStream{events: make(chan sse.Event, 100_000), cancel: cancel}
 	go func() {

@@ -142,6 +142,8 @@ func (l *Log) commit(group []*appendReq) {
 	if len(live) == 0 {
 		return
 	}
+	m := l.mark.Load()
+	floor := m.seq.Load()
 	if broken := l.publishGroup(ctx, live); broken {
 		l.remakeBroken(ctx)
 	}
@@ -150,7 +152,13 @@ func (l *Log) commit(group []*appendReq) {
 	// them, since a stream replaced in between could not have it. Checked
 	// before, a stream replaced between the check and the publish would
 	// take the events under the old epoch's ids.
-	if _, _, err := l.state(ctx); err != nil {
+	_, _, err := l.stateSince(ctx, m, floor)
+	if low := lowestSeq(live); err == nil && low != 0 && low <= floor && m.epoch == *l.epoch.Load() {
+		// The stream gave these events Seqs this log had already seen
+		// used: it had lost its tail before this append (see mark).
+		err = l.lostTail(ctx, fmt.Sprintf("the stream gave event %d, seen before, to a new event", low))
+	}
+	if err != nil {
 		for _, r := range live {
 			r.done <- err
 		}
@@ -168,6 +176,20 @@ func (l *Log) commit(group []*appendReq) {
 		}
 		r.done <- nil
 	}
+}
+
+// lowestSeq is the lowest Seq the stream acknowledged for group, 0 for
+// none.
+func lowestSeq(group []*appendReq) uint64 {
+	var low uint64
+	for _, r := range group {
+		for _, seq := range r.seqs {
+			if seq != 0 && (low == 0 || seq < low) {
+				low = seq
+			}
+		}
+	}
+	return low
 }
 
 // publishGroup publishes the messages of every request in order, then

@@ -82,6 +82,7 @@ type Log struct {
 	bucket  string
 
 	epoch     atomic.Pointer[string]
+	mark      atomic.Pointer[mark]               // what this handle has seen of the epoch it serves
 	ids       atomic.Pointer[jetstream.KeyValue] // the ids bucket, set by Info
 	tailMu    sync.Mutex
 	tailEpoch string
@@ -211,6 +212,13 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	}
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
+	// What the handle had seen before the call: what it sees while the
+	// call is in flight may be past what the answer says.
+	m := l.mark.Load()
+	var floor uint64
+	if m != nil {
+		floor = m.seq.Load()
+	}
 	s, err := l.js.CreateOrUpdateStream(cctx, l.streamConfig())
 	if err != nil {
 		return hub.Info{}, l.fail(ctx, "info", err)
@@ -222,6 +230,15 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	l.ids.Store(&kv)
 	si := s.CachedInfo()
 	e := epochOf(si.Created)
+	if m != nil && m.epoch == e {
+		if err := l.keepsMark(cctx, m, si, floor); err != nil {
+			return hub.Info{}, err
+		}
+	} else {
+		m = &mark{epoch: e}
+		m.seq.Store(si.State.LastSeq)
+		l.mark.Store(m)
+	}
 	l.epoch.Store(&e)
 	return hub.Info{
 		Epoch:  e,
@@ -232,8 +249,15 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	}, nil
 }
 
-// state reads the stream's extent and checks its epoch.
+// state reads the stream's extent and checks its epoch, and that the
+// stream still holds what this handle saw of it before the call.
 func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
+	m := l.mark.Load()
+	return l.stateSince(ctx, m, m.seq.Load())
+}
+
+// stateSince is state with floor, what m held at a moment before the call.
+func (l *Log) stateSince(ctx context.Context, m *mark, floor uint64) (first, last uint64, err error) {
 	s, err := l.js.Stream(ctx, l.name)
 	if err != nil {
 		return 0, 0, l.fail(ctx, "stream", err)
@@ -242,7 +266,67 @@ func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
 	if e := epochOf(si.Created); e != *l.epoch.Load() {
 		return 0, 0, fmt.Errorf("nats: the stream's epoch is %q, this log's %q: %w", e, *l.epoch.Load(), hub.ErrReplaced)
 	}
+	if err := l.keepsMark(ctx, m, si, floor); err != nil {
+		return 0, 0, err
+	}
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
+}
+
+// mark is the highest Seq this handle knows the stream held in one epoch.
+// JetStream never numbers a stream backwards (trimming and purging keep
+// its last sequence), so a stream of that epoch ending before the mark
+// lost acknowledged messages: nats-server acknowledges once the message
+// is in the operating system's cache, and a machine that crashes or
+// loses power before the write-back loses what it had not written. The
+// stream would then give the lost Seqs to other events, and a client
+// holding the id of a lost event would resume at the wrong place without
+// being told. A mark belongs to its epoch, so that what was seen in an old
+// epoch does not count in a new one.
+type mark struct {
+	epoch string
+	seq   atomic.Uint64
+}
+
+// saw records that the stream held Seq seq in m's epoch.
+func (m *mark) saw(seq uint64) {
+	for {
+		cur := m.seq.Load()
+		if seq <= cur || m.seq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// keepsMark checks that si, the stream of m's epoch as a call found it,
+// still holds floor, the highest Seq m had seen before that call. If it does, m
+// notes its end. If not, the stream lost its tail: lostTail starts a new
+// epoch and the answer is ErrReplaced, on which the hub adopts the new
+// epoch and resets its clients.
+func (l *Log) keepsMark(ctx context.Context, m *mark, si *jetstream.StreamInfo, floor uint64) error {
+	if epochOf(si.Created) != m.epoch {
+		return nil // another epoch: its own mark counts
+	}
+	if si.State.LastSeq >= floor {
+		m.saw(si.State.LastSeq)
+		return nil
+	}
+	return l.lostTail(ctx, fmt.Sprintf("the stream ends at %d, but event %d was seen in it", si.State.LastSeq, floor))
+}
+
+// lostTail starts a new epoch for a stream that lost events this handle
+// had seen in it (found says how that showed): the stream is deleted, so that the next Info
+// makes it again under a new epoch (its ids bucket needs nothing: an id is
+// held only while the stream holds its event, see taken). What the old
+// stream still held goes with it, as with any new epoch: its Seqs belong
+// to a sequence that can no longer be trusted. JetStream has no delete on
+// a condition: a node that found the loss in the same moment as another,
+// which already made the stream again, may delete the new one too; that
+// costs the clients a second reset, not an event.
+func (l *Log) lostTail(ctx context.Context, found string) error {
+	if err := l.js.DeleteStream(ctx, l.name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return l.fail(ctx, "renewing the epoch of a stream that lost its tail", err)
+	}
+	return fmt.Errorf("nats: %s: it lost its tail; starting a new epoch: %w", found, hub.ErrReplaced)
 }
 
 // holds reports whether the message at seq is the event with id.

@@ -32,6 +32,9 @@ type cursor struct {
 	next     uint64           // the Seq the next message has
 	pending  uint64           // messages after next-1, as the server last said
 	idle     time.Time
+	// mark is the log's mark when the cursor was made: what the cursor
+	// reads raises it, and no other epoch's.
+	mark *mark
 }
 
 // consumerLapse is how soon the server drops a consumer nobody pulls from;
@@ -139,6 +142,10 @@ func (l *Log) drop(c *cursor) {
 
 // newCursor makes a cursor whose first message is the one at start.
 func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
+	// Taken before the consumer is made: a stream replaced in between
+	// gives the cursor another epoch's messages, which raise a mark that
+	// is no longer checked against any stream.
+	m := l.mark.Load()
 	cons, err := l.js.CreateConsumer(ctx, l.name, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       start,
@@ -152,7 +159,7 @@ func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
 	}
 	info := cons.CachedInfo()
 	c := &cursor{consumer: info.Name, inbox: l.nc.NewInbox(), next: start, pending: info.NumPending,
-		msgs: make(chan *natsgo.Msg, cursorQueue)}
+		msgs: make(chan *natsgo.Msg, cursorQueue), mark: m}
 	// A page is bounded by maxPull; its bytes by the events'. A message
 	// that finds the queue full is dropped by nats.go, and the gap it
 	// leaves is seen (errGap) as any other.
@@ -206,6 +213,11 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 		return nil, false, err
 	}
 	evs = make([]*hub.Event, 0, n)
+	defer func() {
+		if len(evs) > 0 {
+			c.mark.saw(evs[len(evs)-1].Seq)
+		}
+	}()
 	for len(evs) < n {
 		m, err := c.nextMsg(pctx)
 		if err != nil {
