@@ -405,6 +405,20 @@ func readUntil(t *testing.T, s *clusterStream, epoch string, from, last uint64, 
 	return pos, true
 }
 
+// everyStreamGotAll reads each stream (named by its node) from start to
+// last and fails unless it went on across what happened and received
+// every acknowledged event once.
+func everyStreamGotAll(t *testing.T, across string, streams map[string]*clusterStream, epoch string, start, last uint64, acked map[string]string) {
+	t.Helper()
+	for name, s := range streams {
+		got := map[string]string{}
+		if _, ok := readUntil(t, s, epoch, start, last, got); !ok {
+			t.Fatalf("the stream on %s ended across %s", name, across)
+		}
+		checkAll(t, acked, got)
+	}
+}
+
 // checkAll fails unless every acknowledged event was received once, with
 // the id its publisher was given.
 func checkAll(t *testing.T, acked, got map[string]string) {
@@ -491,13 +505,7 @@ func testEngineRestart(t *testing.T, bin string, srv *testserver.Server, store s
 		t.Fatalf("epoch changed across an engine restart: %s, then %s", epoch, e)
 	}
 	_, last := lastSeq(t, b)
-	for name, s := range map[string]*clusterStream{"a": subA, "b": subB} {
-		got := map[string]string{}
-		if _, ok := readUntil(t, s, epoch, start, last, got); !ok {
-			t.Fatalf("the stream on %s ended across the Redis restart", name)
-		}
-		checkAll(t, acked, got)
-	}
+	everyStreamGotAll(t, "the engine restart", map[string]*clusterStream{"a": subA, "b": subB}, epoch, start, last, acked)
 	t.Logf("%d events acknowledged, %d publishes refused while the engine was down", len(acked), f.fails)
 }
 
@@ -718,12 +726,6 @@ func TestClusterSurvivesASentinelFailover(t *testing.T) {
 		}
 		return
 	}
-	for name, s := range map[string]*clusterStream{"a": subA, "b": subB} {
-		got := map[string]string{}
-		if _, ok := readUntil(t, s, epoch, start, last, got); !ok {
-			t.Fatalf("the stream on %s ended across the failover", name)
-		}
-		checkAll(t, acked, got)
-	}
+	everyStreamGotAll(t, "the failover", map[string]*clusterStream{"a": subA, "b": subB}, epoch, start, last, acked)
 	t.Logf("%d events acknowledged, %d publishes refused during the failover", len(acked), f.fails)
 }

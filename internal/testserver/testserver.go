@@ -413,7 +413,7 @@ func Replica(t testing.TB, primary *Server, opts RedisOptions) *Server {
 	s.Start()
 	rdb := goredis.NewClient(&goredis.Options{Addr: s.Addr})
 	defer rdb.Close()
-	awaitCond(t, "the replica's link to its primary", func(ctx context.Context) bool {
+	Await(t, "the replica's link to its primary", func(ctx context.Context) bool {
 		info, err := rdb.Info(ctx, "replication").Result()
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
@@ -427,7 +427,7 @@ func AwaitReplicasKnown(t testing.TB, sentinel *Server, master string, n int) {
 	t.Helper()
 	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinel.Addr})
 	defer sc.Close()
-	awaitCond(t, fmt.Sprintf("the sentinel to know %d replicas", n), func(ctx context.Context) bool {
+	Await(t, fmt.Sprintf("the sentinel to know %d replicas", n), func(ctx context.Context) bool {
 		replicas, err := sc.Replicas(ctx, master).Result()
 		return err == nil && len(replicas) == n
 	})
@@ -438,7 +438,7 @@ func AwaitPromoted(t testing.TB, sentinel *Server, master string, replica *Serve
 	t.Helper()
 	sc := goredis.NewSentinelClient(&goredis.Options{Addr: sentinel.Addr})
 	defer sc.Close()
-	awaitCond(t, "the sentinel to promote the replica", func(ctx context.Context) bool {
+	Await(t, "the sentinel to promote the replica", func(ctx context.Context) bool {
 		addr, err := sc.GetMasterAddrByName(ctx, master).Result()
 		return err == nil && len(addr) == 2 && net.JoinHostPort(addr[0], addr[1]) == replica.Addr
 	})
@@ -448,9 +448,9 @@ func AwaitPromoted(t testing.TB, sentinel *Server, master string, replica *Serve
 // primary for down after 1 s, then elects and reconfigures the replica.
 const failoverBound = 60 * time.Second
 
-// awaitCond polls cond until it holds, failing the test after
-// failoverBound.
-func awaitCond(t testing.TB, what string, cond func(ctx context.Context) bool) {
+// Await polls cond until it holds, failing the test after 60 s: what a
+// failover may take.
+func Await(t testing.TB, what string, cond func(ctx context.Context) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), failoverBound)
 	defer cancel()

@@ -143,7 +143,7 @@ func (l *Log) commit(group []*appendReq) {
 		return
 	}
 	m := l.mark.Load()
-	floor := m.seq.Load()
+	floor := m.Seq()
 	if broken := l.publishGroup(ctx, live); broken {
 		l.remakeBroken(ctx)
 	}
@@ -153,7 +153,7 @@ func (l *Log) commit(group []*appendReq) {
 	// before, a stream replaced between the check and the publish would
 	// take the events under the old epoch's ids.
 	_, _, err := l.stateSince(ctx, m, floor)
-	if low := lowestSeq(live); err == nil && low != 0 && low <= floor && m.epoch == *l.epoch.Load() {
+	if low := lowestSeq(live); err == nil && low != 0 && low <= floor && m.Epoch == *l.epoch.Load() {
 		// The stream gave these events Seqs this log had already seen
 		// used: it had lost its tail before this append (see mark).
 		err = l.lostTail(ctx, fmt.Sprintf("the stream gave event %d, seen before, to a new event", low))

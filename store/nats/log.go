@@ -37,6 +37,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/epoch"
 )
 
 // Options configure a Log.
@@ -82,7 +83,7 @@ type Log struct {
 	bucket  string
 
 	epoch     atomic.Pointer[string]
-	mark      atomic.Pointer[mark]               // what this handle has seen of the epoch it serves
+	mark      atomic.Pointer[epoch.Mark]         // what this handle has seen of the epoch it serves
 	ids       atomic.Pointer[jetstream.KeyValue] // the ids bucket, set by Info
 	tailMu    sync.Mutex
 	tailEpoch string
@@ -217,7 +218,7 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	m := l.mark.Load()
 	var floor uint64
 	if m != nil {
-		floor = m.seq.Load()
+		floor = m.Seq()
 	}
 	s, err := l.js.CreateOrUpdateStream(cctx, l.streamConfig())
 	if err != nil {
@@ -230,14 +231,12 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	l.ids.Store(&kv)
 	si := s.CachedInfo()
 	e := epochOf(si.Created)
-	if m != nil && m.epoch == e {
+	if m != nil && m.Epoch == e {
 		if err := l.keepsMark(cctx, m, si, floor); err != nil {
 			return hub.Info{}, err
 		}
 	} else {
-		m = &mark{epoch: e}
-		m.seq.Store(si.State.LastSeq)
-		l.mark.Store(m)
+		l.mark.Store(epoch.NewMark(e, si.State.LastSeq))
 	}
 	l.epoch.Store(&e)
 	return hub.Info{
@@ -253,11 +252,11 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 // stream still holds what this handle saw of it before the call.
 func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
 	m := l.mark.Load()
-	return l.stateSince(ctx, m, m.seq.Load())
+	return l.stateSince(ctx, m, m.Seq())
 }
 
 // stateSince is state with floor, what m held at a moment before the call.
-func (l *Log) stateSince(ctx context.Context, m *mark, floor uint64) (first, last uint64, err error) {
+func (l *Log) stateSince(ctx context.Context, m *epoch.Mark, floor uint64) (first, last uint64, err error) {
 	s, err := l.js.Stream(ctx, l.name)
 	if err != nil {
 		return 0, 0, l.fail(ctx, "stream", err)
@@ -272,42 +271,27 @@ func (l *Log) stateSince(ctx context.Context, m *mark, floor uint64) (first, las
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
 }
 
-// mark is the highest Seq this handle knows the stream held in one epoch.
-// JetStream never numbers a stream backwards (trimming and purging keep
-// its last sequence), so a stream of that epoch ending before the mark
-// lost acknowledged messages: nats-server acknowledges once the message
-// is in the operating system's cache, and a machine that crashes or
-// loses power before the write-back loses what it had not written. The
+// The mark (epoch.Mark) is what this handle has seen of the stream in one
+// epoch. JetStream never numbers a stream backwards (trimming and purging
+// keep its last sequence), so a stream of that epoch ending before the
+// mark lost acknowledged messages: nats-server acknowledges once the
+// message is in the operating system's cache, and a machine that crashes
+// or loses power before the write-back loses what it had not written. The
 // stream would then give the lost Seqs to other events, and a client
 // holding the id of a lost event would resume at the wrong place without
-// being told. A mark belongs to its epoch, so that what was seen in an old
-// epoch does not count in a new one.
-type mark struct {
-	epoch string
-	seq   atomic.Uint64
-}
-
-// saw records that the stream held Seq seq in m's epoch.
-func (m *mark) saw(seq uint64) {
-	for {
-		cur := m.seq.Load()
-		if seq <= cur || m.seq.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
+// being told.
 
 // keepsMark checks that si, the stream of m's epoch as a call found it,
 // still holds floor, the highest Seq m had seen before that call. If it does, m
 // notes its end. If not, the stream lost its tail: lostTail starts a new
 // epoch and the answer is ErrReplaced, on which the hub adopts the new
 // epoch and resets its clients.
-func (l *Log) keepsMark(ctx context.Context, m *mark, si *jetstream.StreamInfo, floor uint64) error {
-	if epochOf(si.Created) != m.epoch {
+func (l *Log) keepsMark(ctx context.Context, m *epoch.Mark, si *jetstream.StreamInfo, floor uint64) error {
+	if epochOf(si.Created) != m.Epoch {
 		return nil // another epoch: its own mark counts
 	}
 	if si.State.LastSeq >= floor {
-		m.saw(si.State.LastSeq)
+		m.Saw(si.State.LastSeq)
 		return nil
 	}
 	return l.lostTail(ctx, fmt.Sprintf("the stream ends at %d, but event %d was seen in it", si.State.LastSeq, floor))

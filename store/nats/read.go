@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/epoch"
 )
 
 // A cursor reads the stream in order from one position: an ephemeral pull
@@ -34,7 +35,7 @@ type cursor struct {
 	idle     time.Time
 	// mark is the log's mark when the cursor was made: what the cursor
 	// reads raises it, and no other epoch's.
-	mark *mark
+	mark *epoch.Mark
 }
 
 // consumerLapse is how soon the server drops a consumer nobody pulls from;
@@ -215,7 +216,7 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 	evs = make([]*hub.Event, 0, n)
 	defer func() {
 		if len(evs) > 0 {
-			c.mark.saw(evs[len(evs)-1].Seq)
+			c.mark.Saw(evs[len(evs)-1].Seq)
 		}
 	}()
 	for len(evs) < n {

@@ -149,7 +149,7 @@ func (l *Log) commitGroup(group []*appendReq) {
 	}
 	args := make([]any, 0, words)
 	m := l.mark.Load()
-	args = append(args, m.epoch, rt.MaxEvents, rt.MaxBytes, cutoff, m.seq.Load(), epoch.New())
+	args = append(args, m.Epoch, rt.MaxEvents, rt.MaxBytes, cutoff, m.Seq(), epoch.New())
 	for _, r := range group {
 		args = append(args, r.n)
 		args = append(args, r.args...)
@@ -167,7 +167,7 @@ func (l *Log) commitGroup(group []*appendReq) {
 		}
 		rep := answer(res[i])
 		if rep.err == nil {
-			m.saw(rep.last)
+			m.Saw(rep.last)
 		}
 		r.reply <- rep
 	}

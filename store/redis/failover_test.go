@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -13,10 +12,6 @@ import (
 	"github.com/ssehub/ssehub/internal/testserver"
 	"github.com/ssehub/ssehub/store/internal/epoch"
 )
-
-// failoverBound bounds each wait of the failover tests: the sentinel
-// takes the primary for down after 1 s and then elects the replica.
-const failoverBound = 60 * time.Second
 
 // sentinelPair is a primary, its replica and a sentinel watching them, and
 // a log opened through the sentinel as a node would open it.
@@ -43,22 +38,6 @@ func newSentinelPair(t *testing.T) *sentinelPair {
 	return p
 }
 
-// await polls cond until it holds, failing the test after failoverBound.
-func await(t *testing.T, what string, cond func(ctx context.Context) bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), failoverBound)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond(ctx) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: not after %v", what, failoverBound)
-		case <-tick.C:
-		}
-	}
-}
-
 // appendNumbered appends events from..to, one per Append, each with an id,
 // and fails the test on any error.
 func appendNumbered(t *testing.T, l *Log, from, to int) {
@@ -76,7 +55,7 @@ func (p *sentinelPair) awaitReplicated(t *testing.T, n int64) {
 	t.Helper()
 	replica := goredis.NewClient(&goredis.Options{Addr: p.replica.Addr})
 	defer replica.Close()
-	await(t, fmt.Sprintf("the replica to hold %d events", n), func(ctx context.Context) bool {
+	testserver.Await(t, fmt.Sprintf("the replica to hold %d events", n), func(ctx context.Context) bool {
 		got, err := replica.XLen(ctx, p.log.keys[0]).Result()
 		return err == nil && got == n
 	})
@@ -99,7 +78,7 @@ func (p *sentinelPair) killPrimary(t *testing.T, then func()) {
 func appendAfterFailover(t *testing.T, l *Log, ev *hub.Event) error {
 	t.Helper()
 	var err error
-	await(t, "an append to be answered by the new primary", func(ctx context.Context) bool {
+	testserver.Await(t, "an append to be answered by the new primary", func(ctx context.Context) bool {
 		err = l.Append(ctx, []*hub.Event{ev})
 		return !errors.Is(err, hub.ErrUnavailable)
 	})

@@ -81,7 +81,7 @@ type Log struct {
 	tailMu    sync.Mutex
 	tailEpoch string
 	// mark is what this node has seen of the log in the epoch it serves.
-	mark atomic.Pointer[mark]
+	mark atomic.Pointer[epoch.Mark]
 
 	// reqs hands Appends to the committer (see append.go); ctx bounds
 	// its calls and ends with Close, as does quit.
@@ -248,7 +248,7 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 	// last: it would otherwise grow through a dozen sizes.
 	buf.b = slices.Grow(buf.b, replySize(limit, int(l.entryBytes.Load())))
 	mk := l.mark.Load()
-	floor := mk.seq.Load() // before the read: the log held it then
+	floor := mk.Seq() // before the read: the log held it then
 	var tb *reply
 	if tail > 0 {
 		tb = takeBuffer()
@@ -294,42 +294,22 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 	return evs, m, nil
 }
 
-// mark is the highest Seq a node knows the log held in one epoch: the end
-// Info found, what its appends were given, what it read. The log's end can
-// fall below it only by losing acknowledged events, which starts a new
-// epoch (see renewScript). A mark belongs to its epoch, so that a read
-// answered in the old epoch cannot raise the new epoch's mark.
-type mark struct {
-	epoch string
-	seq   atomic.Uint64
-}
-
-// saw records that the log held Seq seq in m's epoch.
-func (m *mark) saw(seq uint64) {
-	for {
-		cur := m.seq.Load()
-		if seq <= cur || m.seq.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
-
 // holds checks that the log, which a read found in epoch stored ending at
 // last, still holds floor, the highest Seq m had seen before that read.
 // If it does, m notes last. If not, the log lost acknowledged events: it
 // gets a new epoch (renewScript), and the answer is ErrReplaced, on which
 // the hub adopts it and resets its clients.
-func (l *Log) holds(ctx context.Context, m *mark, stored any, last, floor uint64) error {
-	if str(stored) != m.epoch {
+func (l *Log) holds(ctx context.Context, m *epoch.Mark, stored any, last, floor uint64) error {
+	if str(stored) != m.Epoch {
 		return nil // Info adopted another epoch since; its own mark counts
 	}
 	if last >= floor {
-		m.saw(last)
+		m.Saw(last)
 		return nil
 	}
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
-	renewed, err := renewScript.Run(cctx, l.rdb, l.keys, m.epoch, floor, epoch.New()).Int()
+	renewed, err := renewScript.Run(cctx, l.rdb, l.keys, m.Epoch, floor, epoch.New()).Int()
 	if err != nil {
 		return l.fail(ctx, "renewing the epoch", err)
 	}
@@ -448,7 +428,7 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	cctx, cancel := context.WithTimeout(ctx, l.opts.Block+l.opts.Timeout)
 	defer cancel()
 	m := l.mark.Load()
-	floor := m.seq.Load() // before the read: the log held it then
+	floor := m.Seq() // before the read: the log held it then
 	p := l.rdb.Pipeline()
 	meta := p.HMGet(cctx, l.keys[1], "epoch", "last")
 	xr := p.XRead(cctx, &goredis.XReadArgs{
@@ -522,12 +502,10 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	if old := l.epoch.Swap(&e); old != nil && *old != e {
 		l.opts.Logger.Warn("the redis stream was replaced: new epoch", "stream", l.opts.Stream, "old", *old, "new", e)
 	}
-	if m := l.mark.Load(); m != nil && m.epoch == e {
-		m.saw(info.Last)
+	if m := l.mark.Load(); m != nil && m.Epoch == e {
+		m.Saw(info.Last)
 	} else {
-		m = &mark{epoch: e}
-		m.seq.Store(info.Last)
-		l.mark.Store(m)
+		l.mark.Store(epoch.NewMark(e, info.Last))
 	}
 	info.Bytes, _ = strconv.ParseInt(str(res[2]), 10, 64)
 	info.Events, _ = res[3].(int64)

@@ -19,3 +19,15 @@ func TestNew(t *testing.T) {
 		seen[e] = true
 	}
 }
+
+func TestMarkOnlyRises(t *testing.T) {
+	m := NewMark("e", 5)
+	m.Saw(3)
+	if m.Seq() != 5 {
+		t.Fatalf("after Saw(3) from 5: %d", m.Seq())
+	}
+	m.Saw(9)
+	if m.Seq() != 9 || m.Epoch != "e" {
+		t.Fatalf("after Saw(9): %d in %q", m.Seq(), m.Epoch)
+	}
+}
