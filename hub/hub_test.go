@@ -622,3 +622,29 @@ func TestBatchReachesEachSubscriberOnceInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestASubscriberOfTwoTopicsIsQueuedOnce: a subscription that an event
+// reaches through two of its topics gets one frame of it, so its queue's
+// limit counts each event once; were it queued twice (the reader drops
+// the second copy), such a subscriber would be cut off as slow at half
+// the limit.
+func TestASubscriberOfTwoTopicsIsQueuedOnce(t *testing.T) {
+	h := newHub(t, hub.Options{QueueSize: 10}, hub.Retention{})
+	both := []string{"a", "b"}
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: both})
+	batch := make([]hub.Event, 8)
+	for i := range batch {
+		batch[i] = hub.Event{Topics: both, Data: fmt.Sprint(i)}
+	}
+	publish(t, h, batch...)
+	var got []string
+	for _, f := range next(t, s, len(batch)) {
+		got = append(got, f.data)
+	}
+	if w := "0 1 2 3 4 5 6 7"; strings.Join(got, " ") != w {
+		t.Fatalf("got %v, want %s", got, w)
+	}
+	if slow := h.Stats().SlowDisconnects; slow != 0 {
+		t.Fatalf("%d subscribers cut off as slow, want none", slow)
+	}
+}
