@@ -155,7 +155,7 @@ func (l *Log) commit(group []*appendReq) {
 	_, _, err := l.stateSince(ctx, m, floor)
 	if low := lowestSeq(live); err == nil && low != 0 && low <= floor && m.Epoch == *l.epoch.Load() {
 		// The stream gave these events Seqs this log had already seen
-		// used: it had lost its tail before this append (see mark).
+		// used: it had lost its tail before this append (see keepsMark).
 		err = l.lostTail(ctx, fmt.Sprintf("the stream gave event %d, seen before, to a new event", low))
 	}
 	if err != nil {

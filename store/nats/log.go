@@ -271,21 +271,20 @@ func (l *Log) stateSince(ctx context.Context, m *epoch.Mark, floor uint64) (firs
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
 }
 
-// The mark (epoch.Mark) is what this handle has seen of the stream in one
-// epoch. JetStream never numbers a stream backwards (trimming and purging
-// keep its last sequence), so a stream of that epoch ending before the
-// mark lost acknowledged messages: nats-server acknowledges once the
+// keepsMark checks that si, the stream of m's epoch as a call found it,
+// still holds floor, the highest Seq m had seen before that call. If it
+// does, m notes its end. If not, the stream lost its tail, and lostTail
+// starts a new epoch; the answer is ErrReplaced, on which the hub adopts
+// the new epoch and resets its clients.
+//
+// JetStream never numbers a stream backwards (trimming and purging keep
+// its last sequence), so a stream of the mark's epoch that ends before
+// the mark lost acknowledged messages: nats-server acknowledges once a
 // message is in the operating system's cache, and a machine that crashes
-// or loses power before the write-back loses what it had not written. The
-// stream would then give the lost Seqs to other events, and a client
+// or loses power before the write-back loses what it had not written.
+// The stream would then give the lost Seqs to other events, and a client
 // holding the id of a lost event would resume at the wrong place without
 // being told.
-
-// keepsMark checks that si, the stream of m's epoch as a call found it,
-// still holds floor, the highest Seq m had seen before that call. If it does, m
-// notes its end. If not, the stream lost its tail: lostTail starts a new
-// epoch and the answer is ErrReplaced, on which the hub adopts the new
-// epoch and resets its clients.
 func (l *Log) keepsMark(ctx context.Context, m *epoch.Mark, si *jetstream.StreamInfo, floor uint64) error {
 	if epochOf(si.Created) != m.Epoch {
 		return nil // another epoch: its own mark counts
@@ -298,9 +297,10 @@ func (l *Log) keepsMark(ctx context.Context, m *epoch.Mark, si *jetstream.Stream
 }
 
 // lostTail starts a new epoch for a stream that lost events this handle
-// had seen in it (found says how that showed): the stream is deleted, so that the next Info
-// makes it again under a new epoch (its ids bucket needs nothing: an id is
-// held only while the stream holds its event, see taken). What the old
+// had seen in it (found says how that showed): the stream is deleted, so
+// that the next Info makes it again under a new epoch (its ids bucket
+// needs nothing: an id is held only while the stream holds its event, see
+// taken). What the old
 // stream still held goes with it, as with any new epoch: its Seqs belong
 // to a sequence that can no longer be trusted. JetStream has no delete on
 // a condition: a node that found the loss in the same moment as another,
