@@ -57,6 +57,7 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 	now := l.opts.Now()
 	r := &appendReq{events: events, msgs: make([]*natsgo.Msg, len(events)), seqs: make([]uint64, len(events)), done: make(chan error, 1)}
 	limit := l.nc.MaxPayload()
+	subject := *l.subject.Load()
 	for i, ev := range events {
 		if ev.Time.IsZero() {
 			ev.Time = now
@@ -64,11 +65,11 @@ func (l *Log) Append(ctx context.Context, events []*hub.Event) error {
 		c := *ev
 		c.Seq = 0
 		b, _ := c.MarshalBinary()
-		if limit > 0 && int64(len(b)+len(l.subject)) > limit {
+		if limit > 0 && int64(len(b)+len(subject)) > limit {
 			// Refused before anything is sent: the batch stays all-or-nothing.
 			return fmt.Errorf("nats: event %d takes %d bytes, above the server's max_payload of %d: %w", i, len(b), limit, hub.ErrUnavailable)
 		}
-		r.msgs[i] = &natsgo.Msg{Subject: l.subject, Data: b}
+		r.msgs[i] = &natsgo.Msg{Subject: subject, Data: b}
 	}
 	select {
 	case l.reqs <- r:
@@ -144,15 +145,28 @@ func (l *Log) commit(group []*appendReq) {
 	}
 	m := l.mark.Load()
 	floor := m.Seq()
-	if broken := l.publishGroup(ctx, live); broken {
+	broken, unheard := l.publishGroup(ctx, live)
+	if broken {
 		l.remakeBroken(ctx)
 	}
 	// The epoch is checked after the acknowledgements, not before: a
 	// stream that still has this log's epoch now is the one that stored
 	// them, since a stream replaced in between could not have it. Checked
 	// before, a stream replaced between the check and the publish would
-	// take the events under the old epoch's ids.
-	_, _, err := l.stateSince(ctx, m, floor)
+	// take the events under the old epoch's ids. On a subject with a
+	// token (see Log.base) the acknowledgements say it themselves: only
+	// the stream of the current epoch takes the current subject.
+	var err error
+	switch current := *l.subject.Load(); {
+	case !publishedOn(live, current):
+		// Published (or refused) on the subject of a stream the log
+		// has left for another since: what was stored went to the old.
+		err = fmt.Errorf("nats: append: published on %s, the subject of a stream replaced since: %w", live[0].msgs[0].Subject, hub.ErrReplaced)
+	case current == l.base || unheard:
+		// unheard: no stream took a message; a look tells whether the
+		// stream is gone or replaced (ErrReplaced) or NATS is unwell.
+		_, _, err = l.stateSince(ctx, m, floor)
+	}
 	if low := lowestSeq(live); err == nil && low != 0 && low <= floor && m.Epoch == *l.epoch.Load() {
 		// The stream gave these events Seqs this log had already seen
 		// used: it had lost its tail before this append (see keepsMark).
@@ -163,6 +177,11 @@ func (l *Log) commit(group []*appendReq) {
 			r.done <- err
 		}
 		return
+	}
+	for _, r := range live {
+		for _, seq := range r.seqs {
+			m.Saw(seq) // the stream of m's epoch holds it (checked above)
+		}
 	}
 	l.recordIDs(ctx, kv, live)
 	for _, r := range live {
@@ -176,6 +195,18 @@ func (l *Log) commit(group []*appendReq) {
 		}
 		r.done <- nil
 	}
+}
+
+// publishedOn says whether every message of group went out on subject.
+func publishedOn(group []*appendReq, subject string) bool {
+	for _, r := range group {
+		for _, m := range r.msgs {
+			if m.Subject != subject {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // lowestSeq is the lowest Seq the stream acknowledged for group, 0 for
@@ -194,8 +225,9 @@ func lowestSeq(group []*appendReq) uint64 {
 
 // publishGroup publishes the messages of every request in order, then
 // waits for all their acknowledgements, setting each request's seqs or err.
-// broken reports that the stream could not open its own files.
-func (l *Log) publishGroup(ctx context.Context, group []*appendReq) (broken bool) {
+// broken reports that the stream could not open its own files, unheard
+// that no stream answered a message.
+func (l *Log) publishGroup(ctx context.Context, group []*appendReq) (broken, unheard bool) {
 	type sent struct {
 		r   *appendReq
 		i   int
@@ -218,6 +250,7 @@ func (l *Log) publishGroup(ctx context.Context, group []*appendReq) (broken bool
 		case err != nil:
 			var apiErr *jetstream.APIError
 			broken = broken || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBlockFile
+			unheard = unheard || errors.Is(err, jetstream.ErrNoStreamResponse)
 			if s.r.err == nil {
 				s.r.err = l.fail(ctx, "append", err)
 			}
@@ -229,7 +262,7 @@ func (l *Log) publishGroup(ctx context.Context, group []*appendReq) (broken bool
 			s.r.seqs[s.i] = ack.Sequence
 		}
 	}
-	return broken
+	return broken, unheard
 }
 
 // errCodeBlockFile is JetStream's "error opening msg block file".

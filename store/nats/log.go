@@ -43,7 +43,8 @@ import (
 // Options configure a Log.
 type Options struct {
 	// Stream names the log (default "ssehub"): the JetStream stream
-	// SSEHUB_<Stream> on subject ssehub.<Stream>, and the bucket
+	// SSEHUB_<Stream> on subject ssehub.<Stream>.<TOKEN> (see Log.subject),
+	// and the bucket
 	// SSEHUB_<Stream>_IDS (and SSEHUB_<Stream>_NODES for the cluster's figures).
 	Stream string
 	// Retention bounds what the log keeps, as the stream's limits:
@@ -75,11 +76,20 @@ func (o *Options) setDefaults() {
 
 // Log is a [hub.Log] on JetStream. It also implements [hub.Tailer].
 type Log struct {
-	nc      *natsgo.Conn
-	js      jetstream.JetStream
-	opts    Options
-	name    string // stream name
-	subject string
+	nc   *natsgo.Conn
+	js   jetstream.JetStream
+	opts Options
+	name string // stream name
+	// base is the stream's subject without its token: ssehub.<Stream>.
+	// A stream made by this version listens on base.TOKEN, a token drawn
+	// by the node that made it, so a message published on it can only be
+	// stored by that stream: once it is deleted and made again (another
+	// epoch), the old subject has no stream, and a publish on it fails.
+	// That is what ties an acknowledgement to the epoch, with no look at
+	// the stream after each append. A stream made by an older version
+	// listens on base alone, and its appends are checked with a look.
+	base    string
+	subject atomic.Pointer[string] // the stream's subject, set with the epoch by Info
 	bucket  string
 
 	epoch     atomic.Pointer[string]
@@ -128,7 +138,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	tag := strings.ToUpper(opts.Stream)
-	l := &Log{nc: nc, js: js, opts: opts, name: "SSEHUB_" + tag, subject: "ssehub." + opts.Stream, bucket: "SSEHUB_" + tag + "_IDS",
+	l := &Log{nc: nc, js: js, opts: opts, name: "SSEHUB_" + tag, base: "ssehub." + opts.Stream, bucket: "SSEHUB_" + tag + "_IDS",
 		reqs: make(chan *appendReq, 256), quit: make(chan struct{}), commitDone: make(chan struct{})}
 	l.idsSubject = "$KV." + l.bucket + "."
 	l.nodesBucket = "SSEHUB_" + tag + "_NODES"
@@ -180,11 +190,11 @@ func epochOf(created time.Time) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:5]))
 }
 
-func (l *Log) streamConfig() jetstream.StreamConfig {
+func (l *Log) streamConfig(subject string) jetstream.StreamConfig {
 	r := l.opts.Retention
 	cfg := jetstream.StreamConfig{
 		Name:       l.name,
-		Subjects:   []string{l.subject},
+		Subjects:   []string{subject},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		Discard:    jetstream.DiscardOld,
@@ -220,7 +230,10 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	if m != nil {
 		floor = m.Seq()
 	}
-	s, err := l.js.CreateOrUpdateStream(cctx, l.streamConfig())
+	s, subject, err := l.openStream(cctx)
+	if errors.Is(err, errForeignStream) {
+		return hub.Info{}, err // not an outage: waiting will not mend it
+	}
 	if err != nil {
 		return hub.Info{}, l.fail(ctx, "info", err)
 	}
@@ -238,6 +251,7 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	} else {
 		l.mark.Store(epoch.NewMark(e, si.State.LastSeq))
 	}
+	l.subject.Store(&subject)
 	l.epoch.Store(&e)
 	return hub.Info{
 		Epoch:  e,
@@ -246,6 +260,36 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 		Events: int64(si.State.Msgs),
 		Bytes:  int64(si.State.Bytes),
 	}, nil
+}
+
+// errForeignStream: a stream of the log's name is there, and it is not
+// one a node of this log made.
+var errForeignStream = errors.New("nats: not a stream of this log")
+
+// openStream makes the stream, or updates the one there to this log's
+// limits, keeping its subject. Nodes starting at once may both try to
+// make it: the one refused takes the other's.
+func (l *Log) openStream(ctx context.Context) (jetstream.Stream, string, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := l.js.Stream(ctx, l.name)
+		if err == nil {
+			subjects := s.CachedInfo().Config.Subjects
+			if len(subjects) != 1 || subjects[0] != l.base && !strings.HasPrefix(subjects[0], l.base+".") {
+				return nil, "", fmt.Errorf("%w: stream %s listens on %q, not on %s", errForeignStream, l.name, subjects, l.base)
+			}
+			s, err = l.js.UpdateStream(ctx, l.streamConfig(subjects[0]))
+			return s, subjects[0], err
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, "", err
+		}
+		subject := l.base + "." + epoch.New()
+		s, err = l.js.CreateStream(ctx, l.streamConfig(subject))
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && attempt < 3 {
+			continue
+		}
+		return s, subject, err
+	}
 }
 
 // state reads the stream's extent and checks its epoch, and that the
