@@ -277,7 +277,12 @@ func (l *Log) openStream(ctx context.Context) (jetstream.Stream, string, error) 
 			if len(subjects) != 1 || subjects[0] != l.base && !strings.HasPrefix(subjects[0], l.base+".") {
 				return nil, "", fmt.Errorf("%w: stream %s listens on %q, not on %s", errForeignStream, l.name, subjects, l.base)
 			}
-			s, err = l.js.UpdateStream(ctx, l.streamConfig(subjects[0]))
+			want := l.streamConfig(subjects[0])
+			if have := s.CachedInfo().Config; have.MaxMsgs == want.MaxMsgs && have.MaxBytes == want.MaxBytes &&
+				have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
+				return s, subjects[0], nil // one request, as most Infos (every resume asks for one)
+			}
+			s, err = l.js.UpdateStream(ctx, want)
 			return s, subjects[0], err
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {

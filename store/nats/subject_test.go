@@ -110,3 +110,28 @@ func TestAStreamOfAnotherSubjectIsRefused(t *testing.T) {
 		t.Fatalf("Open on a stream listening on orders.>: %v; want it refused", err)
 	}
 }
+
+// TestALaterNodeSetsTheStreamsLimits: the first node makes the stream with
+// its retention; one opened later with other limits updates them (and one
+// with the same limits leaves the stream as it is).
+func TestALaterNodeSetsTheStreamsLimits(t *testing.T) {
+	srv := testserver.NATS(t)
+	first, err := open(t, srv, "limits", logtest.Config{Retention: hub.Retention{MaxEvents: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	later, err := open(t, srv, "limits", logtest.Config{Retention: hub.Retention{MaxEvents: 5, MaxBytes: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer later.Close()
+	s, err := first.JetStream().Stream(t.Context(), first.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; cfg.MaxMsgs != 5 || cfg.MaxBytes != 1<<20 || cfg.Subjects[0] != *first.subject.Load() {
+		t.Fatalf("the stream after the later node: max %d events, %d bytes, subjects %q; want 5, 1 MiB, %q",
+			cfg.MaxMsgs, cfg.MaxBytes, cfg.Subjects, *first.subject.Load())
+	}
+}
