@@ -1,6 +1,7 @@
 // Package testserver starts disposable Redis and NATS servers for tests:
-// Debian's redis-server and nats-server, each on a free loopback port with
-// its data in a temporary folder, stopped when the test ends.
+// Debian's redis-server and nats-server (or the nats-server that
+// SSEHUB_TEST_NATS_SERVER names), each on a free loopback port with its
+// data in a temporary folder, stopped when the test ends.
 //
 // When a server binary is missing, the test is skipped with a loud message,
 // or fails when the environment variable CI is set, because CI must run the
