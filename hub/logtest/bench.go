@@ -32,11 +32,7 @@ func BenchmarkAppendCPU(b *testing.B, l hub.Log, publishers int, engineCPU func(
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	self := processCPU()
-	var engine time.Duration
-	if engineCPU != nil {
-		engine = engineCPU()
-	}
+	cpu := startCPU(engineCPU)
 	var wg sync.WaitGroup
 	for range publishers {
 		wg.Go(func() {
@@ -51,11 +47,32 @@ func BenchmarkAppendCPU(b *testing.B, l hub.Log, publishers int, engineCPU func(
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-	if self >= 0 {
-		b.ReportMetric(float64(processCPU()-self)/float64(b.N), "client-ns/event")
+	cpu.report(b, float64(b.N))
+}
+
+// cpuSpent measures the CPU time this process and, when engine is not
+// nil, the engine's process spend from startCPU to report.
+type cpuSpent struct {
+	engine       func() time.Duration
+	self, inside time.Duration // at the start
+}
+
+func startCPU(engine func() time.Duration) cpuSpent {
+	c := cpuSpent{engine: engine, self: processCPU()}
+	if engine != nil {
+		c.inside = engine()
 	}
-	if engineCPU != nil {
-		b.ReportMetric(float64(engineCPU()-engine)/float64(b.N), "engine-ns/event")
+	return c
+}
+
+// report reports the time spent per event, over events events, as
+// client-ns/event and engine-ns/event.
+func (c cpuSpent) report(b *testing.B, events float64) {
+	if c.self >= 0 {
+		b.ReportMetric(float64(processCPU()-c.self)/events, "client-ns/event")
+	}
+	if c.engine != nil {
+		b.ReportMetric(float64(c.engine()-c.inside)/events, "engine-ns/event")
 	}
 }
 
@@ -85,11 +102,7 @@ func BenchmarkReplayCPU(b *testing.B, l hub.Log, n int, engineCPU func() time.Du
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	self := processCPU()
-	var engine time.Duration
-	if engineCPU != nil {
-		engine = engineCPU()
-	}
+	cpu := startCPU(engineCPU)
 	for b.Loop() {
 		read := 0
 		for after := uint64(1000); read < n; {
@@ -103,10 +116,5 @@ func BenchmarkReplayCPU(b *testing.B, l hub.Log, n int, engineCPU func() time.Du
 	}
 	events := float64(b.N * n)
 	b.ReportMetric(events/time.Since(start).Seconds(), "events/s")
-	if self >= 0 {
-		b.ReportMetric(float64(processCPU()-self)/events, "client-ns/event")
-	}
-	if engineCPU != nil {
-		b.ReportMetric(float64(engineCPU()-engine)/events, "engine-ns/event")
-	}
+	cpu.report(b, events)
 }

@@ -167,7 +167,8 @@ func (l *Log) commit(group []*appendReq) {
 		// stream is gone or replaced (ErrReplaced) or NATS is unwell.
 		_, _, err = l.stateSince(ctx, m, floor)
 	}
-	if low := lowestSeq(live); err == nil && low != 0 && low <= floor && m.Epoch == *l.epoch.Load() {
+	low, high := seqRange(live)
+	if err == nil && low != 0 && low <= floor && m.Epoch == *l.epoch.Load() {
 		// The stream gave these events Seqs this log had already seen
 		// used: it had lost its tail before this append (see keepsMark).
 		err = l.lostTail(ctx, fmt.Sprintf("the stream gave event %d, seen before, to a new event", low))
@@ -178,11 +179,7 @@ func (l *Log) commit(group []*appendReq) {
 		}
 		return
 	}
-	for _, r := range live {
-		for _, seq := range r.seqs {
-			m.Saw(seq) // the stream of m's epoch holds it (checked above)
-		}
-	}
+	m.Saw(high) // the stream of m's epoch holds it (checked above)
 	l.recordIDs(ctx, kv, live)
 	for _, r := range live {
 		if r.err != nil {
@@ -209,18 +206,18 @@ func publishedOn(group []*appendReq, subject string) bool {
 	return true
 }
 
-// lowestSeq is the lowest Seq the stream acknowledged for group, 0 for
-// none.
-func lowestSeq(group []*appendReq) uint64 {
-	var low uint64
+// seqRange is the lowest and highest Seq the stream acknowledged for
+// group, 0 and 0 for none.
+func seqRange(group []*appendReq) (low, high uint64) {
 	for _, r := range group {
 		for _, seq := range r.seqs {
 			if seq != 0 && (low == 0 || seq < low) {
 				low = seq
 			}
+			high = max(high, seq)
 		}
 	}
-	return low
+	return low, high
 }
 
 // publishGroup publishes the messages of every request in order, then

@@ -43,9 +43,9 @@ import (
 // Options configure a Log.
 type Options struct {
 	// Stream names the log (default "ssehub"): the JetStream stream
-	// SSEHUB_<Stream> on subject ssehub.<Stream>.<TOKEN> (see Log.subject),
-	// and the bucket
-	// SSEHUB_<Stream>_IDS (and SSEHUB_<Stream>_NODES for the cluster's figures).
+	// SSEHUB_<Stream> on subject ssehub.<Stream>.<TOKEN> (see Log.base),
+	// and the bucket SSEHUB_<Stream>_IDS (and SSEHUB_<Stream>_NODES for
+	// the cluster's figures).
 	Stream string
 	// Retention bounds what the log keeps, as the stream's limits:
 	// JetStream applies them itself, by its own clock.
@@ -245,7 +245,7 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	si := s.CachedInfo()
 	e := epochOf(si.Created)
 	if m != nil && m.Epoch == e {
-		if err := l.keepsMark(cctx, m, si, floor); err != nil {
+		if err := l.keepsMark(cctx, m, e, si.State.LastSeq, floor); err != nil {
 			return hub.Info{}, err
 		}
 	} else {
@@ -311,18 +311,19 @@ func (l *Log) stateSince(ctx context.Context, m *epoch.Mark, floor uint64) (firs
 		return 0, 0, l.fail(ctx, "stream", err)
 	}
 	si := s.CachedInfo()
-	if e := epochOf(si.Created); e != *l.epoch.Load() {
+	e := epochOf(si.Created)
+	if e != *l.epoch.Load() {
 		return 0, 0, fmt.Errorf("nats: the stream's epoch is %q, this log's %q: %w", e, *l.epoch.Load(), hub.ErrReplaced)
 	}
-	if err := l.keepsMark(ctx, m, si, floor); err != nil {
+	if err := l.keepsMark(ctx, m, e, si.State.LastSeq, floor); err != nil {
 		return 0, 0, err
 	}
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
 }
 
-// keepsMark checks that si, the stream of m's epoch as a call found it,
-// still holds floor, the highest Seq m had seen before that call. If it
-// does, m notes its end. If not, the stream lost its tail, and lostTail
+// keepsMark checks that the stream, which a call found in epoch e ending
+// at last, still holds floor, the highest Seq m had seen before that call.
+// If it does, m notes its end. If not, the stream lost its tail, and lostTail
 // starts a new epoch; the answer is ErrReplaced, on which the hub adopts
 // the new epoch and resets its clients.
 //
@@ -334,27 +335,27 @@ func (l *Log) stateSince(ctx context.Context, m *epoch.Mark, floor uint64) (firs
 // The stream would then give the lost Seqs to other events, and a client
 // holding the id of a lost event would resume at the wrong place without
 // being told.
-func (l *Log) keepsMark(ctx context.Context, m *epoch.Mark, si *jetstream.StreamInfo, floor uint64) error {
-	if epochOf(si.Created) != m.Epoch {
+func (l *Log) keepsMark(ctx context.Context, m *epoch.Mark, e string, last, floor uint64) error {
+	if e != m.Epoch {
 		return nil // another epoch: its own mark counts
 	}
-	if si.State.LastSeq >= floor {
-		m.Saw(si.State.LastSeq)
+	if last >= floor {
+		m.Saw(last)
 		return nil
 	}
-	return l.lostTail(ctx, fmt.Sprintf("the stream ends at %d, but event %d was seen in it", si.State.LastSeq, floor))
+	return l.lostTail(ctx, fmt.Sprintf("the stream ends at %d, but event %d was seen in it", last, floor))
 }
 
 // lostTail starts a new epoch for a stream that lost events this handle
 // had seen in it (found says how that showed): the stream is deleted, so
 // that the next Info makes it again under a new epoch (its ids bucket
 // needs nothing: an id is held only while the stream holds its event, see
-// taken). What the old
-// stream still held goes with it, as with any new epoch: its Seqs belong
-// to a sequence that can no longer be trusted. JetStream has no delete on
-// a condition: a node that found the loss in the same moment as another,
-// which already made the stream again, may delete the new one too; that
-// costs the clients a second reset, not an event.
+// taken). What the old stream still held goes with it, as with any new
+// epoch: its Seqs belong to a sequence that can no longer be trusted.
+// JetStream has no delete on a condition: a node that found the loss in
+// the same moment as another, which already made the stream again, may
+// delete the new one too; that costs the clients a second reset, not an
+// event.
 func (l *Log) lostTail(ctx context.Context, found string) error {
 	if err := l.js.DeleteStream(ctx, l.name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return l.fail(ctx, "renewing the epoch of a stream that lost its tail", err)
