@@ -415,9 +415,12 @@ func (l *Log) Close() error {
 	close(l.quit)
 	<-l.commitDone
 	l.cursors.mu.Lock()
-	idle := l.cursors.idle
-	l.cursors.idle = nil
+	idle, standing := l.cursors.idle, l.cursors.standing
+	l.cursors.idle, l.cursors.standing = nil, nil
 	l.cursors.mu.Unlock()
+	if standing != nil {
+		l.drop(standing)
+	}
 	for _, list := range idle {
 		for _, c := range list {
 			l.drop(c)

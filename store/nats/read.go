@@ -33,6 +33,11 @@ type cursor struct {
 	next     uint64           // the Seq the next message has
 	pending  uint64           // messages after next-1, as the server last said
 	idle     time.Time
+	// asked is how many messages the pull standing on the cursor may still
+	// deliver (0: none stands), and until is when that pull is given up
+	// on if it has not ended (see follow).
+	asked int
+	until time.Time
 	// mark is the log's mark when the cursor was made: what the cursor
 	// reads raises it, and no other epoch's.
 	mark *epoch.Mark
@@ -48,6 +53,9 @@ const (
 	// staleAfter is how long after a pull request's expiry its cursor is
 	// given up on.
 	staleAfter = time.Second
+	// followGrace is how long after the expiry of the pull standing on
+	// the tail's cursor that cursor is given up on (see follow).
+	followGrace = 25 * time.Millisecond
 	// readWait is the expiry of a pull for events known to be there.
 	readWait = 250 * time.Millisecond
 	// maxPull bounds the messages one pull asks for (a Read of more returns
@@ -67,6 +75,33 @@ type cursors struct {
 	idle  map[uint64][]*cursor
 	n     int
 	swept time.Time
+	// standing is the tail's cursor while a pull stands on it (follow):
+	// it is never in idle, since Read's pulls would take its messages.
+	standing *cursor
+}
+
+// takeStanding returns the standing cursor if its next message follows
+// after, and otherwise a standing cursor to drop, if any.
+func (cs *cursors) takeStanding(after uint64) (c, drop *cursor) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c, cs.standing = cs.standing, nil
+	if c != nil && c.next != after+1 {
+		return nil, c
+	}
+	return c, nil
+}
+
+// putStanding keeps c as the standing cursor, and returns the cursor to
+// drop: the one it replaces, or c itself once the log is closed.
+func (cs *cursors) putStanding(c *cursor) (drop *cursor) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.idle == nil { // Close took the pool
+		return c
+	}
+	drop, cs.standing = cs.standing, c
+	return drop
 }
 
 // take returns an idle cursor whose next message follows after, or nil.
@@ -207,10 +242,7 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 	// means a stale cursor.
 	pctx, cancel := context.WithTimeout(ctx, wait+staleAfter)
 	defer cancel()
-	req := strconv.AppendInt([]byte(`{"batch":`), int64(n), 10)
-	req = strconv.AppendInt(append(req, `,"expires":`...), int64(wait), 10)
-	req = append(req, '}')
-	if err := l.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+l.name+"."+c.consumer, c.inbox, req); err != nil {
+	if err := l.askPull(c, n, wait); err != nil {
 		return nil, false, err
 	}
 	evs = make([]*hub.Event, 0, n)
@@ -227,33 +259,55 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 			}
 			return evs, false, err
 		}
-		if len(m.Data) == 0 && m.Header != nil {
-			switch m.Header.Get("Status") {
-			case "":
-			case "404", "408": // nothing more now; the request is over
-				return evs, true, nil
-			case "100": // a heartbeat: not asked for, harmless
-				continue
-			default: // 409 (consumer deleted, …), 503 (no consumer)
-				return evs, false, fmt.Errorf("%w: %s %s", errStale, m.Header.Get("Status"), m.Header.Get("Description"))
-			}
+		ev, end, err := c.accept(m)
+		switch {
+		case err != nil:
+			return evs, false, err
+		case end:
+			return evs, true, nil
+		case ev != nil:
+			evs = append(evs, ev)
 		}
-		seq, left, parsed := ackFields(m.Reply)
-		if !parsed {
-			return evs, false, fmt.Errorf("nats: read: a message with reply %q", m.Reply)
-		}
-		if seq != c.next {
-			return evs, false, fmt.Errorf("%w: want %d, got %d", errGap, c.next, seq)
-		}
-		ev := new(hub.Event)
-		if err := ev.UnmarshalBinaryString(owned(m.Data)); err != nil {
-			return evs, false, fmt.Errorf("nats: message %d: %w", seq, err)
-		}
-		ev.Seq = seq
-		evs = append(evs, ev)
-		c.next, c.pending = seq+1, left
 	}
 	return evs, true, nil
+}
+
+// askPull asks c's consumer for n messages, to be delivered within wait.
+func (l *Log) askPull(c *cursor, n int, wait time.Duration) error {
+	req := strconv.AppendInt([]byte(`{"batch":`), int64(n), 10)
+	req = strconv.AppendInt(append(req, `,"expires":`...), int64(wait), 10)
+	req = append(req, '}')
+	return l.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+l.name+"."+c.consumer, c.inbox, req)
+}
+
+// accept reads one message a pull on c delivered: an event, the status
+// that ends the pull (end), a heartbeat (neither), or why c cannot serve.
+func (c *cursor) accept(m *natsgo.Msg) (ev *hub.Event, end bool, err error) {
+	if len(m.Data) == 0 && m.Header != nil {
+		switch m.Header.Get("Status") {
+		case "":
+		case "404", "408": // nothing more now; the request is over
+			return nil, true, nil
+		case "100": // a heartbeat: not asked for, harmless
+			return nil, false, nil
+		default: // 409 (consumer deleted, …), 503 (no consumer)
+			return nil, false, fmt.Errorf("%w: %s %s", errStale, m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+	}
+	seq, left, parsed := ackFields(m.Reply)
+	if !parsed {
+		return nil, false, fmt.Errorf("nats: read: a message with reply %q", m.Reply)
+	}
+	if seq != c.next {
+		return nil, false, fmt.Errorf("%w: want %d, got %d", errGap, c.next, seq)
+	}
+	ev = new(hub.Event)
+	if err := ev.UnmarshalBinaryString(owned(m.Data)); err != nil {
+		return nil, false, fmt.Errorf("nats: message %d: %w", seq, err)
+	}
+	ev.Seq = seq
+	c.next, c.pending = seq+1, left
+	return ev, false, nil
 }
 
 // owned views a message's data as a string without copying it: nats.go
@@ -394,9 +448,9 @@ func (l *Log) readPage(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 	return nil, err
 }
 
-// ReadWait implements [hub.Tailer]: it reads what is there after `after`,
-// or waits in NATS for the next event, Block at a time, on a cursor kept
-// from one call to the next.
+// ReadWait implements [hub.Tailer]. Behind the tail it reads as Read
+// does; at the tail it follows the stream through a cursor with a pull
+// standing on it (follow), kept from one call to the next.
 func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Event, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("nats: read limit %d, want at least 1", limit)
@@ -411,45 +465,139 @@ func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 		if err := l.tailTold(); err != nil {
 			return nil, err
 		}
-		evs, err := l.Read(ctx, after, limit)
-		if err != nil || len(evs) > 0 {
-			return evs, err
+		c, stale := l.cursors.takeStanding(after)
+		if stale != nil {
+			l.drop(stale)
 		}
-		if evs, err = l.waitNext(ctx, after); err != nil || len(evs) > 0 {
-			return evs, err
+		if c == nil {
+			// No pull stands at after+1: Read first. It looks at the
+			// stream when its cursor knows of nothing more, which is
+			// what tells a trimmed, shortened or replaced stream. It
+			// keeps its cursor where it ended, and a pull stands on that
+			// one next: at once when it found events, so that the next
+			// call follows even while events keep coming.
+			evs, err := l.Read(ctx, after, limit)
+			if err != nil {
+				return nil, err
+			}
+			if len(evs) > 0 {
+				if c = l.cursors.take(evs[len(evs)-1].Seq); c != nil {
+					l.stand(c)
+				}
+				return evs, nil
+			}
+			if c = l.cursors.take(after); c == nil {
+				cctx, cancel := l.bound(ctx)
+				c, err = l.newCursor(cctx, after+1)
+				cancel()
+				if err != nil {
+					return nil, err
+				}
+			}
 		}
+		evs, ok, err := l.follow(ctx, c, limit)
+		switch {
+		case ok && c.asked > 0:
+			if d := l.cursors.putStanding(c); d != nil {
+				l.drop(d)
+			}
+		case ok: // its pull is over: the next call looks at the stream first
+			l.keep(c)
+		default:
+			l.drop(c)
+		}
+		switch {
+		case len(evs) > 0:
+			return evs, nil
+		case l.closed.Load():
+			return nil, hub.ErrClosed
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case ok || errors.Is(err, errGap) || errors.Is(err, errStale):
+			continue // Read looks at the stream
+		}
+		return nil, l.fail(ctx, "tail", err)
 	}
 }
 
-// waitNext waits up to Block for the message after `after` and returns
-// it, or nothing when none came (or the cursor could not serve: the next
-// Read looks at the stream).
-func (l *Log) waitNext(ctx context.Context, after uint64) ([]*hub.Event, error) {
-	c := l.cursors.take(after)
-	if c == nil {
-		cctx, cancel := l.bound(ctx)
-		var err error
-		c, err = l.newCursor(cctx, after+1)
-		cancel()
-		if err != nil {
-			return nil, err
+// askStanding stands a pull on c for the tail (see follow).
+func (l *Log) askStanding(c *cursor) error {
+	if err := l.askPull(c, maxPull, l.opts.Block); err != nil {
+		return err
+	}
+	c.asked, c.until = maxPull, time.Now().Add(l.opts.Block+followGrace)
+	return nil
+}
+
+// stand keeps c as the tail's cursor with a pull standing on it, or drops
+// it if the pull cannot be asked for.
+func (l *Log) stand(c *cursor) {
+	if err := l.askStanding(c); err != nil {
+		l.drop(c)
+		return
+	}
+	if d := l.cursors.putStanding(c); d != nil {
+		l.drop(d)
+	}
+}
+
+// follow returns the next events of the tail through c. A pull stands on
+// c for up to maxPull messages and Block; the server delivers each message
+// to it as the stream stores it, and each call takes what has arrived,
+// waiting for the first. So following the tail costs one request per
+// maxPull events or per Block, where a pull for one message and a look at
+// the stream after each wake-up cost two round trips. ok says c may serve
+// again: its pull may still stand (c.asked > 0), and a call ended by ctx
+// leaves it standing for the next.
+func (l *Log) follow(ctx context.Context, c *cursor, limit int) (evs []*hub.Event, ok bool, err error) {
+	if c.asked == 0 {
+		if err := l.askStanding(c); err != nil {
+			return nil, false, err
 		}
 	}
-	evs, ok, err := l.pull(ctx, c, 1, l.opts.Block)
-	if ok {
-		l.keep(c)
-		return evs, nil
+	// A pull's end may not come: a consumer the server no longer has
+	// answers nothing at all, and nats-server 2.9 sometimes ends a pull
+	// at its expiry without the status that says so, while events flow
+	// (not seen on 2.15.3).
+	// So the cursor is given up on soon after the expiry: a new one costs
+	// one round trip, where waiting for a status that may never come
+	// held the tail for staleAfter.
+	pctx, cancel := context.WithDeadline(ctx, c.until)
+	defer cancel()
+	defer func() {
+		if len(evs) > 0 {
+			c.mark.Saw(evs[len(evs)-1].Seq)
+		}
+	}()
+	for len(evs) < limit && c.asked > 0 {
+		var m *natsgo.Msg
+		if len(evs) == 0 {
+			if m, err = c.nextMsg(pctx); err != nil {
+				if ctx.Err() != nil {
+					return nil, true, err
+				}
+				return nil, false, fmt.Errorf("%w: no answer by the pull's expiry", errStale)
+			}
+		} else {
+			select {
+			case m = <-c.msgs:
+			default:
+				return evs, true, nil
+			}
+		}
+		ev, end, err := c.accept(m)
+		switch {
+		case err != nil:
+			return evs, false, err
+		case end:
+			c.asked = 0
+			return evs, true, nil
+		case ev != nil:
+			evs = append(evs, ev)
+			c.asked--
+		}
 	}
-	l.drop(c)
-	switch {
-	case l.closed.Load():
-		return nil, hub.ErrClosed
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case len(evs) > 0 || errors.Is(err, errGap) || errors.Is(err, errStale):
-		return evs, nil
-	}
-	return nil, l.fail(ctx, "tail", err)
+	return evs, true, nil
 }
 
 func (l *Log) tailTold() error {

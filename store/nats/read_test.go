@@ -1,11 +1,16 @@
 package nats
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	natsgo "github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/internal/testserver"
@@ -100,6 +105,115 @@ func TestReadersLeaveNoGoroutineAfterClose(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTheTailFollowsThroughOneStandingPull: at the tail, events reach
+// ReadWait through one pull standing on one cursor, not through a pull and
+// a look at the stream per event; a call ended by its context leaves that
+// pull standing, and the next call takes what it delivered.
+func TestTheTailFollowsThroughOneStandingPull(t *testing.T) {
+	srv := testserver.NATS(t)
+	// Block outlasts the test, so no pull ends by its expiry.
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "follow", Block: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	watch, err := natsgo.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	var pulls, looks atomic.Int64
+	sub, err := watch.Subscribe("$JS.API.>", func(m *natsgo.Msg) {
+		switch {
+		case strings.HasPrefix(m.Subject, "$JS.API.CONSUMER.MSG.NEXT."):
+			pulls.Add(1)
+		case strings.HasPrefix(m.Subject, "$JS.API.STREAM.INFO."):
+			looks.Add(1)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	const events = 50
+	var after uint64
+	for i := range events {
+		if i == events/2 {
+			// A call ended by its context, with the pull standing.
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() {
+				_, err := l.ReadWait(ctx, after, 10)
+				done <- err
+			}()
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("ReadWait canceled: %v", err)
+			}
+		}
+		appendN(t, l, 1)
+		page, err := l.ReadWait(t.Context(), after, 10)
+		if err != nil || len(page) != 1 || page[0].Seq != after+1 {
+			t.Fatalf("ReadWait(%d): %d events, %v", after, len(page), err)
+		}
+		after = page[0].Seq
+	}
+	if err := l.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The first call looks at the stream, finds events or none, and
+	// stands a pull; a pull ends only by its count (maxPull) or expiry.
+	if p, k := pulls.Load(), looks.Load(); p > 2 || k > 2 {
+		t.Fatalf("%d events at the tail took %d pulls and %d looks at the stream, want at most 2 of each", events, p, k)
+	}
+}
+
+// TestTheTailGoesOnWhenTheServerDroppedItsConsumer: the consumer under
+// the tail's standing pull is deleted; the events after it still come.
+func TestTheTailGoesOnWhenTheServerDroppedItsConsumer(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "droptail", Block: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 1)
+	if page, err := l.ReadWait(t.Context(), 0, 10); err != nil || len(page) != 1 {
+		t.Fatalf("ReadWait(0): %d events, %v", len(page), err)
+	}
+	l.cursors.mu.Lock()
+	c := l.cursors.standing
+	l.cursors.mu.Unlock()
+	if c == nil {
+		t.Fatal("no pull stands on the tail after a ReadWait that found the end")
+	}
+	if err := l.JetStream().DeleteConsumer(t.Context(), l.name, c.consumer); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 3)
+	var got []uint64
+	for after := uint64(1); after < 4; {
+		page, err := l.ReadWait(t.Context(), after, 10)
+		if err != nil {
+			t.Fatalf("ReadWait(%d) after the consumer was dropped: %v", after, err)
+		}
+		for _, ev := range page {
+			got = append(got, ev.Seq)
+		}
+		after = page[len(page)-1].Seq
+	}
+	if fmt.Sprint(got) != "[2 3 4]" {
+		t.Fatalf("after the consumer was dropped the tail read %v, want [2 3 4]", got)
 	}
 }
 
