@@ -26,7 +26,7 @@ FUZZ_TARGETS = \
 	./cmd/ssehub/:FuzzChunkDecoder ./cmd/ssehub/:FuzzSizeFlag ./cmd/ssehub/:FuzzConfigFile \
 	./demo/internal/jsonhttp/:FuzzDecode \
 	./auth/:FuzzParseJWKS ./auth/:FuzzParseKey \
-	./store/redis/:FuzzParseRange ./store/nats/:FuzzAckFields
+	./store/redis/:FuzzParseRange ./store/redis/:FuzzParseRead ./store/nats/:FuzzAckFields
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -344,35 +344,6 @@ func str(v any) string {
 
 func entryID(seq uint64) string { return "0-" + strconv.FormatUint(seq, 10) }
 
-// decode turns stream entries following after into events, reporting
-// ErrTrimmed when the first of them does not follow after directly, or when
-// there are none although the log ends beyond after.
-func decode(msgs []goredis.XMessage, after, last uint64) ([]*hub.Event, error) {
-	if len(msgs) == 0 {
-		if after < last {
-			return nil, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, last)
-		}
-		return nil, nil
-	}
-	out := make([]*hub.Event, len(msgs))
-	for i, m := range msgs {
-		seq, err := parseEntryID(m.ID)
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 && seq != after+1 {
-			return nil, fmt.Errorf("%w: reading after %d, oldest retained is %d", hub.ErrTrimmed, after, seq)
-		}
-		ev := new(hub.Event)
-		if err := ev.UnmarshalBinary([]byte(str(m.Values["e"]))); err != nil {
-			return nil, fmt.Errorf("redis: entry %s: %w", m.ID, err)
-		}
-		ev.Seq = seq
-		out[i] = ev
-	}
-	return out, nil
-}
-
 func parseEntryID(id string) (uint64, error) {
 	ms, seq, ok := strings.Cut(id, "-")
 	n, err := strconv.ParseUint(seq, 10, 64)
@@ -429,15 +400,17 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	defer cancel()
 	m := l.mark.Load()
 	floor := m.Seq() // before the read: the log held it then
+	buf := takeBuffer()
+	defer giveBuffer(buf)
+	buf.b = slices.Grow(buf.b, replySize(limit, int(l.entryBytes.Load())))
 	p := l.rdb.Pipeline()
 	meta := p.HMGet(cctx, l.keys[1], "epoch", "last")
-	xr := p.XRead(cctx, &goredis.XReadArgs{
-		Streams: []string{l.keys[0], entryID(after)},
-		Count:   int64(limit),
-		Block:   l.opts.Block,
-	})
-	_, err := p.Exec(cctx)
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	xr := goredis.NewRawWriteToCmd(cctx, buf, "XREAD", "COUNT", limit, "BLOCK", l.opts.Block.Milliseconds(),
+		"STREAMS", l.keys[0], entryID(after))
+	if err := p.Process(cctx, xr); err != nil {
+		return nil, l.fail(ctx, "tail", err)
+	}
+	if _, err := p.Exec(cctx); err != nil {
 		return nil, l.fail(ctx, "tail", err)
 	}
 	if err := l.sameEpoch(meta.Val()[0]); err != nil {
@@ -447,11 +420,7 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	if err := l.holds(ctx, m, meta.Val()[0], last, floor); err != nil {
 		return nil, err
 	}
-	streams := xr.Val()
-	if len(streams) == 0 {
-		return nil, nil
-	}
-	return decode(streams[0].Messages, after, max(last, after))
+	return parseRead(buf.b, after)
 }
 
 // Wait implements [hub.Log].

@@ -14,8 +14,9 @@ import (
 
 // A Read takes the XRANGE reply raw into a pooled buffer and cuts the
 // events out of it with respReader: go-redis's own decoding makes a map
-// and four strings per entry, which bounded replay. Only what XRANGE
-// answers is understood: arrays of bulk strings, and an error. The events
+// and four strings per entry, which bounded replay. The tail's XREAD is
+// read the same way. Only what XRANGE and XREAD answer is understood:
+// arrays (and one map) of bulk strings, a null, and an error. The events
 // copy what they keep (parseRange), so the buffer is reused.
 
 var buffers = sync.Pool{New: func() any { return new(reply) }}
@@ -68,11 +69,40 @@ func (r *reply) ReadFrom(src io.Reader) (int64, error) {
 // allocations, not a few per event.
 func parseRange(raw []byte, after uint64) ([]*hub.Event, error) {
 	r := respReader{b: raw}
+	return r.entries(after)
+}
+
+// parseRead reads an XREAD reply of the events stream as parseRange reads
+// XRANGE's: the same entries, inside a map of one stream (RESP3) or an
+// array of one [stream, entries] pair (RESP2), or a null when the read
+// waited and nothing came.
+func parseRead(raw []byte, after uint64) ([]*hub.Event, error) {
+	if string(raw) == "_\r\n" || string(raw) == "*-1\r\n" {
+		return nil, nil
+	}
+	r := respReader{b: raw}
+	if len(raw) > 0 && raw[0] == '%' {
+		if n := r.header('%'); n != 1 && r.err == nil {
+			r.failf("a map of %d streams", n)
+		}
+	} else if n := r.array(); n != 1 || r.array() != 2 {
+		r.failf("not one [stream, entries] pair")
+	}
+	r.bulk() // the stream's name
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.entries(after)
+}
+
+// entries reads the rest of r's reply as an array of stream entries
+// following after (see parseRange).
+func (r *respReader) entries(after uint64) ([]*hub.Event, error) {
 	n := r.array()
 	var encs [][]byte
 	if r.err == nil && n > 0 {
 		// Every entry takes at least 16 bytes, which bounds the slice.
-		encs = make([][]byte, 0, min(n, len(raw)/16))
+		encs = make([][]byte, 0, min(n, (len(r.b)-r.off)/16))
 	}
 	size := 0
 	for i := 0; i < n && r.err == nil; i++ {
@@ -169,7 +199,7 @@ type respReader struct {
 
 func (r *respReader) failf(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("redis: malformed XRANGE reply at byte %d: "+format, append([]any{r.off}, args...)...)
+		r.err = fmt.Errorf("redis: malformed reply at byte %d: "+format, append([]any{r.off}, args...)...)
 	}
 }
 
