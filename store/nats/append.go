@@ -28,6 +28,10 @@ type appendReq struct {
 	claims map[string]uint64
 	seqs   []uint64 // the stream sequence of each message, 0 until acknowledged
 	err    error
+	// unsure: a message of the request was sent and its fate is unknown
+	// (no acknowledgement came, nor a refusal): it may be stored, so the
+	// request's claims are kept, to lapse (see claimOne).
+	unsure bool
 	done   chan error
 }
 
@@ -143,9 +147,15 @@ func (l *Log) commit(group []*appendReq) {
 	if len(live) == 0 {
 		return
 	}
+	if l.hooks.afterClaim != nil {
+		l.hooks.afterClaim()
+	}
 	m := l.mark.Load()
 	floor := m.Seq()
 	broken, unheard := l.publishGroup(ctx, live)
+	if l.hooks.afterPublish != nil {
+		l.hooks.afterPublish()
+	}
 	if broken {
 		l.remakeBroken(ctx)
 	}
@@ -183,7 +193,9 @@ func (l *Log) commit(group []*appendReq) {
 	l.recordIDs(ctx, kv, live)
 	for _, r := range live {
 		if r.err != nil {
-			l.release(kv, r)
+			if !r.unsure {
+				l.release(kv, r)
+			}
 			r.done <- r.err
 			continue
 		}
@@ -246,8 +258,13 @@ func (l *Log) publishGroup(ctx context.Context, group []*appendReq) (broken, unh
 		switch {
 		case err != nil:
 			var apiErr *jetstream.APIError
-			broken = broken || errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeBlockFile
-			unheard = unheard || errors.Is(err, jetstream.ErrNoStreamResponse)
+			refused := errors.As(err, &apiErr)
+			broken = broken || refused && apiErr.ErrorCode == errCodeBlockFile
+			noStream := errors.Is(err, jetstream.ErrNoStreamResponse)
+			unheard = unheard || noStream
+			// A refusal or no stream at all stored nothing; anything
+			// else (no answer in time, a connection lost) may have.
+			s.r.unsure = s.r.unsure || !refused && !noStream
 			if s.r.err == nil {
 				s.r.err = l.fail(ctx, "append", err)
 			}
@@ -380,10 +397,13 @@ func (r *appendReq) claim(key string, rev uint64) {
 	r.claims[key] = rev
 }
 
-// claimOne claims an id whose key has an entry: it is taken if it names a
-// retained event that carries it, or if another append claimed it less
-// than a Timeout ago; anything else (a claim whose publish failed, an event
-// trimmed away, a deleted key) frees it.
+// claimOne claims an id whose key has an entry. Another append's claim of
+// less than a Timeout ago may still be publishing: try again later. An
+// entry naming a retained event that carries the id holds it, and so does
+// an event carrying it stored around the time of a lapsed claim (its
+// append died, or lost the acknowledgement, before recording it; the
+// entry is then recorded). Anything else (a claim whose publish failed,
+// an event trimmed away, a deleted key) frees it.
 func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key string, value []byte, first, last uint64) (uint64, error) {
 	entry, err := kv.Get(ctx, key)
 	var rev uint64
@@ -391,18 +411,90 @@ func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key strin
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		rev, err = kv.Create(ctx, key, value)
 	case err == nil:
-		if l.taken(ctx, string(entry.Value()), id, first, last) {
+		held := string(entry.Value())
+		if inFlight(held, l.opts.Timeout) {
+			return 0, errInFlight(id)
+		}
+		if l.taken(ctx, held, id, first, last) {
 			return 0, fmt.Errorf("%w: %q", hub.ErrDuplicateID, id)
+		}
+		if strings.HasPrefix(held, pending) {
+			// A lapsed claim: its append may have stored the event and
+			// then died, or lost the acknowledgement, before recording
+			// it. Taking the id over would store it a second time.
+			seq, found, err := l.storedSince(ctx, id, entry.Created(), last)
+			if err != nil {
+				return 0, err
+			}
+			if found {
+				_, _ = kv.Update(ctx, key, strconv.AppendUint(nil, seq, 10), entry.Revision())
+				return 0, fmt.Errorf("%w: %q is event %d", hub.ErrDuplicateID, id, seq)
+			}
 		}
 		rev, err = kv.Update(ctx, key, value, entry.Revision())
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		return 0, fmt.Errorf("%w: %q is being published by another append", hub.ErrDuplicateID, id)
+		return 0, errInFlight(id) // claimed in between
 	}
 	if err != nil {
 		return 0, l.fail(ctx, "claiming an id", err)
 	}
 	return rev, nil
+}
+
+// clockSlack widens the window storedSince reads around a claim: the
+// claiming append publishes within its Timeout of the claim, and the
+// window allows as much again for a server that stored late, and
+// clockSlack on each side for clocks that differ between the servers of a
+// NATS cluster (the bucket's and the stream's).
+const clockSlack = time.Second
+
+// storedSince looks in the stream, from the events stored around since
+// (the time of a lapsed claim) up to last, for one that carries id, and
+// returns its Seq. It reads only the claim's window (see clockSlack): a crash
+// of a claiming append is rare, and the look is what keeps its retry from
+// storing the event twice.
+func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last uint64) (uint64, bool, error) {
+	from := since.Add(-clockSlack)
+	until := since.Add(2*l.opts.Timeout + clockSlack)
+	cons, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
+		OptStartTime:  &from,
+	})
+	if err != nil {
+		return 0, false, l.fail(ctx, "claiming an id", err)
+	}
+	for {
+		batch, err := cons.FetchNoWait(256)
+		if err != nil {
+			return 0, false, l.fail(ctx, "claiming an id", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := md.Sequence.Stream
+			if seq > last || md.Timestamp.After(until) {
+				return 0, false, nil
+			}
+			var ev hub.Event
+			if ev.UnmarshalBinary(m.Data()) == nil && ev.ID == id {
+				return seq, true, nil
+			}
+			if md.NumPending == 0 {
+				return 0, false, nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return 0, false, l.fail(ctx, "claiming an id", err)
+		}
+		if n == 0 {
+			return 0, false, nil
+		}
+	}
 }
 
 // recordIDs writes the Seq of every stored event that has an id into the
@@ -459,10 +551,31 @@ func (l *Log) release(kv jetstream.KeyValue, r *appendReq) {
 	}
 }
 
+// inFlight says whether value is a claim made less than timeout ago: its
+// append may still be publishing.
+func inFlight(value string, timeout time.Duration) bool {
+	ms, ok := strings.CutPrefix(value, pending)
+	if !ok {
+		return false
+	}
+	at, _ := strconv.ParseInt(ms, 10, 64)
+	return time.Since(time.UnixMilli(at)) < timeout
+}
+
+// errInFlight answers an append of an id another append has claimed and
+// may still be publishing. Whether that one stores the event is not known
+// yet, so the answer is to try again (ErrUnavailable, a 503), not that the
+// id is held: a publisher that takes a duplicate for done would lose the
+// event if the other append failed.
+func errInFlight(id string) error {
+	return fmt.Errorf("nats: id %q is being published by another append; try again: %w", id, hub.ErrUnavailable)
+}
+
+// taken says whether value, the bucket's entry for id, names a retained
+// event that carries id.
 func (l *Log) taken(ctx context.Context, value, id string, first, last uint64) bool {
-	if ms, ok := strings.CutPrefix(value, pending); ok {
-		at, _ := strconv.ParseInt(ms, 10, 64)
-		return time.Since(time.UnixMilli(at)) < l.opts.Timeout
+	if strings.HasPrefix(value, pending) {
+		return false // lapsed (inFlight is asked first)
 	}
 	held, _ := strconv.ParseUint(value, 10, 64)
 	return held >= first && held <= last && l.holds(ctx, held, id)

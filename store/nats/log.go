@@ -113,6 +113,10 @@ type Log struct {
 
 	cursors cursors // read.go
 	closed  atomic.Bool
+
+	// hooks let the package's tests act between the committer's steps
+	// (a server paused after the claims, say); nil outside tests.
+	hooks struct{ afterClaim, afterPublish func() }
 }
 
 var (

@@ -1,0 +1,111 @@
+package nats
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/testserver"
+)
+
+// TestARetryAfterAnUnknownOutcomeStoresTheEventOnce: an append whose
+// message went out but whose acknowledgement never came (the server froze
+// after the id was claimed, then stored the message) fails; its publisher
+// retries with the same id. The retry is told that the id is held by the
+// stored event (once the first claim can no longer be publishing), and the
+// stream holds the event once.
+func TestARetryAfterAnUnknownOutcomeStoresTheEventOnce(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "unsure", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// The server freezes once the id is claimed, so the message goes out
+	// and no acknowledgement comes within the Timeout; it thaws before
+	// the node does anything more (it could give the claim back then).
+	l.hooks.afterClaim = srv.Pause
+	l.hooks.afterPublish = srv.Resume
+	err = l.Append(t.Context(), []*hub.Event{{ID: "once", Topics: []string{"t"}, Data: "first"}})
+	if err == nil {
+		t.Fatal("an append through a frozen server was acknowledged")
+	}
+	l.hooks.afterClaim, l.hooks.afterPublish = nil, nil
+	eventually(t, "the thawed server to store the message", func() bool {
+		info, err := l.Info(t.Context())
+		return err == nil && info.Last == 1
+	})
+
+	var retry error
+	tries := 0
+	eventually(t, "the retry to be answered", func() bool {
+		tries++
+		retry = l.Append(t.Context(), []*hub.Event{{ID: "once", Topics: []string{"t"}, Data: "again"}})
+		return !errors.Is(retry, hub.ErrUnavailable)
+	})
+	if !errors.Is(retry, hub.ErrDuplicateID) || !strings.Contains(retry.Error(), "is event 1") {
+		t.Fatalf("the retry, after %d tries: %v; want ErrDuplicateID naming event 1", tries, retry)
+	}
+	if info, err := l.Info(t.Context()); err != nil || info.Last != 1 {
+		t.Fatalf("Info = %+v, %v; want the one event", info, err)
+	}
+	if seq, err := l.Lookup(t.Context(), "once"); err != nil || seq != 1 {
+		t.Fatalf("Lookup(once) = %d, %v; want 1 (the id recorded)", seq, err)
+	}
+}
+
+// TestAnIDClaimedByAnotherAppend: an id whose bucket entry is another
+// append's claim. While that append may still be publishing, an append of
+// the id is told to try again. Once the claim lapsed, the id is free unless
+// the stream holds an event with it from around the claim's time (a node
+// that died after publishing it, before recording it).
+func TestAnIDClaimedByAnotherAppend(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "claims", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv := *l.ids.Load()
+	claim := func(id string, at time.Time) {
+		t.Helper()
+		v := pending + strconv.FormatInt(at.UnixMilli(), 10)
+		if _, err := kv.Create(t.Context(), idKey(id), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendID := func(id string) error {
+		return l.Append(t.Context(), []*hub.Event{{ID: id, Topics: []string{"t"}, Data: id}})
+	}
+
+	claim("in-flight", time.Now())
+	if err := appendID("in-flight"); !errors.Is(err, hub.ErrUnavailable) {
+		t.Errorf("an id another append claimed just now: %v, want ErrUnavailable (try again)", err)
+	}
+
+	lapsed := time.Now().Add(-time.Hour)
+	claim("abandoned", lapsed)
+	if err := appendID("abandoned"); err != nil {
+		t.Errorf("an id whose claim lapsed with nothing stored: %v, want it taken over", err)
+	}
+
+	claim("died", lapsed)
+	b, _ := (&hub.Event{ID: "died", Topics: []string{"t"}, Data: "stored by a node that died"}).MarshalBinary()
+	ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = appendID("died")
+	if !errors.Is(err, hub.ErrDuplicateID) || !strings.Contains(err.Error(), "is event "+strconv.FormatUint(ack.Sequence, 10)) {
+		t.Errorf("an id whose lapsed claim's event is stored: %v, want ErrDuplicateID naming event %d", err, ack.Sequence)
+	}
+	if seq, err := l.Lookup(t.Context(), "died"); err != nil || seq != ack.Sequence {
+		t.Errorf("Lookup(died) = %d, %v; want %d, recorded by the refused append", seq, err, ack.Sequence)
+	}
+	if info, err := l.Info(t.Context()); err != nil || info.Last != 2 {
+		t.Errorf("Info = %+v, %v; want 2 events (abandoned, died)", info, err)
+	}
+}
