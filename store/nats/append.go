@@ -458,8 +458,9 @@ func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last 
 	from := since.Add(-clockSlack)
 	until := since.Add(2*l.opts.Timeout + clockSlack)
 	cons, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy,
-		OptStartTime:  &from,
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &from,
+		InactiveThreshold: consumerLapse, // not nats.go's 5 minutes
 	})
 	if err != nil {
 		return 0, false, l.fail(ctx, "claiming an id", err)
