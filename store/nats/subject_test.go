@@ -135,3 +135,39 @@ func TestALaterNodeSetsTheStreamsLimits(t *testing.T) {
 			cfg.MaxMsgs, cfg.MaxBytes, cfg.Subjects, *first.subject.Load())
 	}
 }
+
+// TestAnAppendWhoseStreamWasReplacedMeanwhileIsRefused: the stream is
+// deleted and the log moves to a new one (a new epoch, another subject)
+// between the acknowledgements of an append and their check. The events
+// went to the stream the log left, so the append is refused, not answered
+// with that stream's sequences.
+func TestAnAppendWhoseStreamWasReplacedMeanwhileIsRefused(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := open(t, srv, "moved", logtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 1)
+	before := *l.subject.Load()
+	l.hooks.afterPublish = func() {
+		if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
+			t.Error(err)
+		}
+		if _, err := l.Info(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}
+	err = l.Append(t.Context(), []*hub.Event{{Topics: []string{"t"}, Data: "to the old stream"}})
+	l.hooks.afterPublish = nil
+	if !errors.Is(err, hub.ErrReplaced) {
+		t.Fatalf("an append acknowledged by a stream the log left meanwhile: %v, want ErrReplaced", err)
+	}
+	if after := *l.subject.Load(); after == before {
+		t.Fatalf("the log still publishes on %s after the stream was made again", after)
+	}
+	ev := &hub.Event{Topics: []string{"t"}, Data: "to the new stream"}
+	if err := l.Append(t.Context(), []*hub.Event{ev}); err != nil || ev.Seq != 1 {
+		t.Fatalf("the next append: Seq %d, %v; want 1 in the new stream", ev.Seq, err)
+	}
+}
