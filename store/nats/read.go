@@ -246,11 +246,7 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 		return nil, false, err
 	}
 	evs = make([]*hub.Event, 0, n)
-	defer func() {
-		if len(evs) > 0 {
-			c.mark.Saw(evs[len(evs)-1].Seq)
-		}
-	}()
+	defer func() { c.saw(evs) }()
 	for len(evs) < n {
 		m, err := c.nextMsg(pctx)
 		if err != nil {
@@ -270,6 +266,13 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 		}
 	}
 	return evs, true, nil
+}
+
+// saw raises c's mark to the last of evs, what a pull on c delivered.
+func (c *cursor) saw(evs []*hub.Event) {
+	if len(evs) > 0 {
+		c.mark.Saw(evs[len(evs)-1].Seq)
+	}
 }
 
 // askPull asks c's consumer for n messages, to be delivered within wait.
@@ -498,9 +501,7 @@ func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 		evs, ok, err := l.follow(ctx, c, limit)
 		switch {
 		case ok && c.asked > 0:
-			if d := l.cursors.putStanding(c); d != nil {
-				l.drop(d)
-			}
+			l.keepStanding(c)
 		case ok: // its pull is over: the next call looks at the stream first
 			l.keep(c)
 		default:
@@ -536,6 +537,11 @@ func (l *Log) stand(c *cursor) {
 		l.drop(c)
 		return
 	}
+	l.keepStanding(c)
+}
+
+// keepStanding keeps c, with its pull standing, for the tail's next read.
+func (l *Log) keepStanding(c *cursor) {
 	if d := l.cursors.putStanding(c); d != nil {
 		l.drop(d)
 	}
@@ -558,17 +564,13 @@ func (l *Log) follow(ctx context.Context, c *cursor, limit int) (evs []*hub.Even
 	// A pull's end may not come: a consumer the server no longer has
 	// answers nothing at all, and nats-server 2.9 sometimes ends a pull
 	// at its expiry without the status that says so, while events flow
-	// (not seen on 2.15.3).
-	// So the cursor is given up on soon after the expiry: a new one costs
+	// (not seen on 2.15.3). So the cursor is given up on soon after the
+	// expiry: a new one costs
 	// one round trip, where waiting for a status that may never come
 	// held the tail for staleAfter.
 	pctx, cancel := context.WithDeadline(ctx, c.until)
 	defer cancel()
-	defer func() {
-		if len(evs) > 0 {
-			c.mark.Saw(evs[len(evs)-1].Seq)
-		}
-	}()
+	defer func() { c.saw(evs) }()
 	for len(evs) < limit && c.asked > 0 {
 		var m *natsgo.Msg
 		if len(evs) == 0 {
