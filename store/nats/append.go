@@ -450,10 +450,11 @@ func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key strin
 const clockSlack = time.Second
 
 // storedSince looks in the stream, from the events stored around since
-// (the time of a lapsed claim) up to last, for one that carries id, and
-// returns its Seq. It reads only the claim's window (see clockSlack): a crash
-// of a claiming append is rare, and the look is what keeps its retry from
-// storing the event twice.
+// (the time of a claim) up to last, for one that carries id, and returns
+// its Seq. It reads only the claim's window (see clockSlack): a crash of a
+// claiming append is rare, and the look is what keeps its retry from
+// storing the event twice, and a client that received it from resuming at
+// the wrong place (Lookup).
 func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last uint64) (uint64, bool, error) {
 	from := since.Add(-clockSlack)
 	until := since.Add(2*l.opts.Timeout + clockSlack)
@@ -463,12 +464,12 @@ func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last 
 		InactiveThreshold: consumerLapse, // not nats.go's 5 minutes
 	})
 	if err != nil {
-		return 0, false, l.fail(ctx, "claiming an id", err)
+		return 0, false, l.fail(ctx, "looking for an unrecorded id", err)
 	}
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
-			return 0, false, l.fail(ctx, "claiming an id", err)
+			return 0, false, l.fail(ctx, "looking for an unrecorded id", err)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -490,7 +491,7 @@ func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last 
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return 0, false, l.fail(ctx, "claiming an id", err)
+			return 0, false, l.fail(ctx, "looking for an unrecorded id", err)
 		}
 		if n == 0 {
 			return 0, false, nil

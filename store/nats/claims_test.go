@@ -109,3 +109,66 @@ func TestAnIDClaimedByAnotherAppend(t *testing.T) {
 		t.Errorf("Info = %+v, %v; want 2 events (abandoned, died)", info, err)
 	}
 }
+
+// TestALookupOfAnIDStillClaimed: a client may resume from an event whose
+// id the bucket holds only as a claim: the append stored it and has not
+// recorded it yet, or died before it could. Lookup finds the event where
+// the claim's append would have put it, records it once the claim lapsed,
+// and answers not found when nothing was stored.
+func TestALookupOfAnIDStillClaimed(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "lookups", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv := *l.ids.Load()
+	claimAndStore := func(id string, at time.Time, store bool) uint64 {
+		t.Helper()
+		v := pending + strconv.FormatInt(at.UnixMilli(), 10)
+		if _, err := kv.Create(t.Context(), idKey(id), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if !store {
+			return 0
+		}
+		b, _ := (&hub.Event{ID: id, Topics: []string{"t"}, Data: id}).MarshalBinary()
+		ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	entry := func(id string) string {
+		t.Helper()
+		e, err := kv.Get(t.Context(), idKey(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(e.Value())
+	}
+	if err := l.Append(t.Context(), []*hub.Event{{Topics: []string{"t"}, Data: "first"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	died := claimAndStore("died", time.Now().Add(-time.Hour), true)
+	if seq, err := l.Lookup(t.Context(), "died"); err != nil || seq != died {
+		t.Errorf("Lookup(died) = %d, %v; want %d, the event its dead append stored", seq, err, died)
+	}
+	if v := entry("died"); v != strconv.FormatUint(died, 10) {
+		t.Errorf("the bucket's entry for died is %q after the lookup, want it recorded as %d", v, died)
+	}
+
+	recording := claimAndStore("recording", time.Now(), true)
+	if seq, err := l.Lookup(t.Context(), "recording"); err != nil || seq != recording {
+		t.Errorf("Lookup(recording) = %d, %v; want %d, the event its append stored", seq, err, recording)
+	}
+	if v := entry("recording"); !strings.HasPrefix(v, pending) {
+		t.Errorf("the bucket's entry for recording is %q, want the claim left to its append", v)
+	}
+
+	claimAndStore("unstored", time.Now().Add(-time.Hour), false)
+	if _, err := l.Lookup(t.Context(), "unstored"); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("Lookup(unstored) = %v, want ErrNotFound (nothing was stored)", err)
+	}
+}

@@ -403,9 +403,38 @@ func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
 	if err != nil {
 		return 0, l.fail(ctx, "lookup", err)
 	}
-	seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
-	if err != nil || !l.holds(cctx, seq, id) { // a claim still publishing, or stale
+	value := string(entry.Value())
+	if strings.HasPrefix(value, pending) {
+		return l.lookupClaimed(cctx, id, entry)
+	}
+	seq, err := strconv.ParseUint(value, 10, 64)
+	if err != nil || !l.holds(cctx, seq, id) { // stale: its event was trimmed or replaced
 		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
+	}
+	return seq, nil
+}
+
+// lookupClaimed looks up an id whose bucket entry is still a claim. Its
+// append may have stored the event and not recorded it yet, or died before
+// it could; a client that asks for the id may well have received that
+// event. So the stream is read where the claim's append would have put it
+// (storedSince). A lapsed claim whose event is found is recorded, as an
+// append of the id would record it; a claim still in flight is left to the
+// append that holds it.
+func (l *Log) lookupClaimed(ctx context.Context, id string, entry jetstream.KeyValueEntry) (uint64, error) {
+	_, last, err := l.state(ctx)
+	if err != nil {
+		return 0, err
+	}
+	seq, found, err := l.storedSince(ctx, id, entry.Created(), last)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
+	}
+	if !inFlight(string(entry.Value()), l.opts.Timeout) {
+		_, _ = (*l.ids.Load()).Update(ctx, entry.Key(), strconv.AppendUint(nil, seq, 10), entry.Revision())
 	}
 	return seq, nil
 }
