@@ -22,7 +22,10 @@ import (
 //
 // One committer, one call in flight: measured with 32 publishers, two or
 // four committers (the next group travelling while Redis fsyncs the
-// previous one) were no faster, their groups being smaller.
+// previous one) were no faster, their groups being smaller. Nor was a
+// group that waits for the publishers the last call answered, as the file
+// store's does under --sync always: its groups were larger, but the node
+// spent more CPU per publish and took fewer (docs/cluster.md).
 const (
 	// maxGroupEvents and maxGroupBytes bound one group, so that one call
 	// holds Redis (single-threaded) only briefly.
