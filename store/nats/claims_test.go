@@ -172,3 +172,70 @@ func TestALookupOfAnIDStillClaimed(t *testing.T) {
 		t.Errorf("Lookup(unstored) = %v, want ErrNotFound (nothing was stored)", err)
 	}
 }
+
+// TestTheLookForAnUnrecordedIDReadsTheClaimsWindow: the look for the event
+// of a lapsed claim reads what the stream stored from clockSlack before the
+// claim to two Timeouts and clockSlack after it (docs/cluster.md), and no
+// further: an event with the id stored outside that window is not the
+// claim's. The test waits for that much time to pass on the server's clock.
+func TestTheLookForAnUnrecordedIDReadsTheClaimsWindow(t *testing.T) {
+	srv := testserver.NATS(t)
+	const timeout = 100 * time.Millisecond
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "window", Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv := *l.ids.Load()
+	lapsed := []byte(pending + strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10))
+	claim := func(id string) time.Time {
+		t.Helper()
+		if _, err := kv.Create(t.Context(), idKey(id), lapsed); err != nil {
+			t.Fatal(err)
+		}
+		e, err := kv.Get(t.Context(), idKey(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Created()
+	}
+	store := func(id string) time.Time {
+		t.Helper()
+		b, _ := (&hub.Event{ID: id, Topics: []string{"t"}, Data: id}).MarshalBinary()
+		ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := l.js.Stream(t.Context(), l.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := m.GetMsg(t.Context(), ack.Sequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw.Time
+	}
+	waitPast := func(at time.Time, d time.Duration) {
+		t.Helper()
+		time.Sleep(time.Until(at.Add(d + 50*time.Millisecond)))
+	}
+
+	earlyStored := store("early") // clockSlack and more before its claim
+	lateClaimed := claim("late")  // its event comes after the window
+	waitPast(earlyStored, clockSlack)
+	waitPast(lateClaimed, 2*timeout+clockSlack)
+	store("late")
+	claim("early")
+	store("near") // inside: just before its claim
+	claim("near")
+
+	for _, id := range []string{"early", "late"} {
+		if seq, err := l.Lookup(t.Context(), id); !errors.Is(err, hub.ErrNotFound) {
+			t.Errorf("Lookup(%s) = %d, %v; want ErrNotFound: its event is outside the claim's window", id, seq, err)
+		}
+	}
+	if _, err := l.Lookup(t.Context(), "near"); err != nil {
+		t.Errorf("Lookup(near) = %v; want the event stored inside the claim's window", err)
+	}
+}
