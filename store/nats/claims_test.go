@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/testserver"
 )
@@ -170,6 +172,17 @@ func TestALookupOfAnIDStillClaimed(t *testing.T) {
 	claimAndStore("unstored", time.Now().Add(-time.Hour), false)
 	if _, err := l.Lookup(t.Context(), "unstored"); !errors.Is(err, hub.ErrNotFound) {
 		t.Errorf("Lookup(unstored) = %v, want ErrNotFound (nothing was stored)", err)
+	}
+	// Settled: asking again answers from the bucket, without a look.
+	if _, err := kv.Get(t.Context(), idKey("unstored")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("the bucket's entry for unstored after the lookup: %v, want it deleted (its append failed)", err)
+	}
+	claimAndStore("pending", time.Now(), false)
+	if _, err := l.Lookup(t.Context(), "pending"); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("Lookup(pending) = %v, want ErrNotFound (nothing stored yet)", err)
+	}
+	if v := entry("pending"); !strings.HasPrefix(v, pending) {
+		t.Errorf("the bucket's entry for pending is %q, want the claim left to its append", v)
 	}
 }
 

@@ -418,9 +418,12 @@ func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
 // append may have stored the event and not recorded it yet, or died before
 // it could; a client that asks for the id may well have received that
 // event. So the stream is read where the claim's append would have put it
-// (storedSince). A lapsed claim whose event is found is recorded, as an
-// append of the id would record it; a claim still in flight is left to the
-// append that holds it.
+// (storedSince). A claim still in flight is left to the append that holds
+// it. A lapsed one is settled, so that the look is made once: recorded if
+// its event is there, as an append of the id would record it, and deleted
+// if not (its append failed; an append of the id would take it over). A
+// subscriber may be anonymous, and asking again for the same id must not
+// make the node read the stream again each time.
 func (l *Log) lookupClaimed(ctx context.Context, id string, entry jetstream.KeyValueEntry) (uint64, error) {
 	_, last, err := l.state(ctx)
 	if err != nil {
@@ -430,11 +433,16 @@ func (l *Log) lookupClaimed(ctx context.Context, id string, entry jetstream.KeyV
 	if err != nil {
 		return 0, err
 	}
+	settle := !inFlight(string(entry.Value()), l.opts.Timeout)
+	kv := *l.ids.Load()
 	if !found {
+		if settle {
+			_ = kv.Delete(ctx, entry.Key(), jetstream.LastRevision(entry.Revision()))
+		}
 		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
 	}
-	if !inFlight(string(entry.Value()), l.opts.Timeout) {
-		_, _ = (*l.ids.Load()).Update(ctx, entry.Key(), strconv.AppendUint(nil, seq, 10), entry.Revision())
+	if settle {
+		_, _ = kv.Update(ctx, entry.Key(), strconv.AppendUint(nil, seq, 10), entry.Revision())
 	}
 	return seq, nil
 }
