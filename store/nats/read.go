@@ -41,6 +41,9 @@ type cursor struct {
 	// mark is the log's mark when the cursor was made: what the cursor
 	// reads raises it, and no other epoch's.
 	mark *epoch.Mark
+	// quit is the log's: closed by Close, it ends a wait for a message
+	// (nats.go does not close a channel subscription's channel).
+	quit <-chan struct{}
 }
 
 // consumerLapse is how soon the server drops a consumer nobody pulls from;
@@ -195,7 +198,7 @@ func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
 	}
 	info := cons.CachedInfo()
 	c := &cursor{consumer: info.Name, inbox: l.nc.NewInbox(), next: start, pending: info.NumPending,
-		msgs: make(chan *natsgo.Msg, cursorQueue), mark: m}
+		msgs: make(chan *natsgo.Msg, cursorQueue), mark: m, quit: l.quit}
 	// A page is bounded by maxPull; its bytes by the events'. A message
 	// that finds the queue full is dropped by nats.go, and the gap it
 	// leaves is seen (errGap) as any other.
@@ -206,7 +209,8 @@ func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
 	return c, nil
 }
 
-// nextMsg returns the next message c receives, or ctx's error.
+// nextMsg returns the next message c receives, ctx's error, or ErrClosed
+// once the log is closed.
 func (c *cursor) nextMsg(ctx context.Context) (*natsgo.Msg, error) {
 	select {
 	case m := <-c.msgs: // most often one is there: no need to look at ctx
@@ -218,6 +222,8 @@ func (c *cursor) nextMsg(ctx context.Context) (*natsgo.Msg, error) {
 		return m, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-c.quit:
+		return nil, hub.ErrClosed
 	}
 }
 
@@ -577,6 +583,9 @@ func (l *Log) follow(ctx context.Context, c *cursor, limit int) (evs []*hub.Even
 			if m, err = c.nextMsg(pctx); err != nil {
 				if ctx.Err() != nil {
 					return nil, true, err
+				}
+				if errors.Is(err, hub.ErrClosed) {
+					return nil, false, err
 				}
 				return nil, false, fmt.Errorf("%w: no answer by the pull's expiry", errStale)
 			}

@@ -13,6 +13,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/testserver"
 )
 
@@ -105,6 +106,50 @@ func TestReadersLeaveNoGoroutineAfterClose(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCloseEndsATailWaitingForEvents: a ReadWait at the tail, waiting on
+// the pull that stands for Block (a minute here), returns ErrClosed when
+// the log is closed, not when the pull expires.
+func TestCloseEndsATailWaitingForEvents(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "closewait", Block: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	watch, err := natsgo.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	var pulls atomic.Int64
+	sub, err := watch.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(*natsgo.Msg) { pulls.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.ReadWait(t.Context(), 1, 10)
+		done <- err
+	}()
+	eventually(t, "the tail to stand its pull", func() bool { return pulls.Load() > 0 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, hub.ErrClosed) {
+			t.Errorf("the waiting ReadWait returned %v after Close, want ErrClosed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting ReadWait was still waiting 30s after Close (its pull stands for a minute)")
 	}
 }
 
