@@ -116,7 +116,7 @@ type Log struct {
 
 	// hooks let the package's tests act between the committer's steps
 	// (a server paused after the claims, say); nil outside tests.
-	hooks struct{ afterClaim, afterPublish func() }
+	hooks struct{ afterClaim, afterPublish, afterTailTold func() }
 }
 
 var (

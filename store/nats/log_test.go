@@ -306,3 +306,73 @@ func TestGroupedAppendsAnswerEachOnItsOwn(t *testing.T) {
 		}
 	}
 }
+
+// TestACursorMadeOnANewStreamRefusesItsMessages: the stream is deleted and
+// made again (by another node) after this log looked at it and before its
+// cursor's consumer is made; the consumer, made by the stream's name, is
+// the new stream's. Its messages are refused, not read as the events after
+// a position of the old stream.
+func TestACursorMadeOnANewStreamRefusesItsMessages(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "remade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 3)
+	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(t.Context(), srv.URL(), Options{Stream: "remade"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	appendN(t, other, 10)
+	// What readPage does once its look at the stream is done.
+	c, err := l.newCursor(t.Context(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.drop(c)
+	evs, ok, err := l.pull(t.Context(), c, 5, time.Second)
+	if len(evs) != 0 || ok || !errors.Is(err, errStale) {
+		t.Fatalf("a cursor on the new stream read %d events (ok %v, %v), want none and errStale", len(evs), ok, err)
+	}
+	if _, err := l.Read(t.Context(), 3, 5); !errors.Is(err, hub.ErrReplaced) {
+		t.Fatalf("Read(3) then: %v, want ErrReplaced", err)
+	}
+}
+
+// TestATailReadWhileTheLogMovesIsRefused: another caller's Info adopts a
+// new stream while the tail reads, after the tail checked its epoch: what
+// the read finds may be the new stream's, and the tail's position is the
+// old one's, so the read answers ErrReplaced, not those events.
+func TestATailReadWhileTheLogMovesIsRefused(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "moving", Block: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 3) // the tail is at 3 (no cursor of its own yet)
+	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(t.Context(), srv.URL(), Options{Stream: "moving"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	appendN(t, other, 10)
+	l.hooks.afterTailTold = func() {
+		l.hooks.afterTailTold = nil
+		if _, err := l.Info(t.Context()); err != nil { // a resume's, say
+			t.Errorf("Info: %v", err)
+		}
+	}
+	page, err := l.ReadWait(t.Context(), 3, 10)
+	if !errors.Is(err, hub.ErrReplaced) {
+		t.Fatalf("ReadWait(3) while the log moved: %d events, %v; want ErrReplaced", len(page), err)
+	}
+}

@@ -41,6 +41,9 @@ type cursor struct {
 	// mark is the log's mark when the cursor was made: what the cursor
 	// reads raises it, and no other epoch's.
 	mark *epoch.Mark
+	// subject is the log's subject when the cursor was made: a message on
+	// another is another stream's, made since under the same name.
+	subject string
 	// quit is the log's: closed by Close, it ends a wait for a message
 	// (nats.go does not close a channel subscription's channel).
 	quit <-chan struct{}
@@ -182,9 +185,9 @@ func (l *Log) drop(c *cursor) {
 // newCursor makes a cursor whose first message is the one at start.
 func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
 	// Taken before the consumer is made: a stream replaced in between
-	// gives the cursor another epoch's messages, which raise a mark that
-	// is no longer checked against any stream.
-	m := l.mark.Load()
+	// gives the consumer another epoch's messages, which accept refuses
+	// by their subject, and which must not raise this epoch's mark.
+	m, subject := l.mark.Load(), *l.subject.Load()
 	cons, err := l.js.CreateConsumer(ctx, l.name, jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       start,
@@ -198,7 +201,7 @@ func (l *Log) newCursor(ctx context.Context, start uint64) (*cursor, error) {
 	}
 	info := cons.CachedInfo()
 	c := &cursor{consumer: info.Name, inbox: l.nc.NewInbox(), next: start, pending: info.NumPending,
-		msgs: make(chan *natsgo.Msg, cursorQueue), mark: m, quit: l.quit}
+		msgs: make(chan *natsgo.Msg, cursorQueue), mark: m, subject: subject, quit: l.quit}
 	// A page is bounded by maxPull; its bytes by the events'. A message
 	// that finds the queue full is dropped by nats.go, and the gap it
 	// leaves is seen (errGap) as any other.
@@ -302,6 +305,11 @@ func (c *cursor) accept(m *natsgo.Msg) (ev *hub.Event, end bool, err error) {
 		default: // 409 (consumer deleted, …), 503 (no consumer)
 			return nil, false, fmt.Errorf("%w: %s %s", errStale, m.Header.Get("Status"), m.Header.Get("Description"))
 		}
+	}
+	if m.Subject != c.subject {
+		// The stream was deleted and made again between the look that
+		// found it in this log's epoch and the consumer's creation.
+		return nil, false, fmt.Errorf("%w: a message on %s, not on %s: the stream was replaced", errStale, m.Subject, c.subject)
 	}
 	seq, left, parsed := ackFields(m.Reply)
 	if !parsed {
@@ -474,6 +482,9 @@ func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 		if err := l.tailTold(); err != nil {
 			return nil, err
 		}
+		if h := l.hooks.afterTailTold; h != nil {
+			h()
+		}
 		c, stale := l.cursors.takeStanding(after)
 		if stale != nil {
 			l.drop(stale)
@@ -493,7 +504,7 @@ func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 				if c = l.cursors.take(evs[len(evs)-1].Seq); c != nil {
 					l.stand(c)
 				}
-				return evs, nil
+				return l.told(evs)
 			}
 			if c = l.cursors.take(after); c == nil {
 				cctx, cancel := l.bound(ctx)
@@ -515,7 +526,7 @@ func (l *Log) ReadWait(ctx context.Context, after uint64, limit int) ([]*hub.Eve
 		}
 		switch {
 		case len(evs) > 0:
-			return evs, nil
+			return l.told(evs)
 		case l.closed.Load():
 			return nil, hub.ErrClosed
 		case ctx.Err() != nil:
@@ -611,6 +622,19 @@ func (l *Log) follow(ctx context.Context, c *cursor, limit int) (evs []*hub.Even
 	return evs, true, nil
 }
 
+// told returns the events a tail's read found, unless this log moved to
+// another epoch while it read (another caller's Info adopted a new stream
+// between tailTold and the read's look at the stream): the events may be
+// the new stream's, and the tail's position is the old one's.
+func (l *Log) told(evs []*hub.Event) ([]*hub.Event, error) {
+	if err := l.tailTold(); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// tailTold answers ErrReplaced, once, when this log has moved to another
+// epoch since the tail last heard of it.
 func (l *Log) tailTold() error {
 	current := *l.epoch.Load()
 	l.tailMu.Lock()
