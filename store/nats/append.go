@@ -412,10 +412,12 @@ func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key strin
 		rev, err = kv.Create(ctx, key, value)
 	case err == nil:
 		held := string(entry.Value())
-		if inFlight(held, l.opts.Timeout) {
+		if l.inFlight(held) {
 			return 0, errInFlight(id)
 		}
-		if l.taken(ctx, held, id, first, last) {
+		if taken, err := l.taken(ctx, held, id, first, last); err != nil {
+			return 0, err
+		} else if taken {
 			return 0, fmt.Errorf("%w: %q", hub.ErrDuplicateID, id)
 		}
 		if strings.HasPrefix(held, pending) {
@@ -482,6 +484,9 @@ func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last 
 			if seq > last || md.Timestamp.After(until) {
 				return 0, false, nil
 			}
+			if md.Timestamp.Before(from) {
+				continue // the server may start a little early
+			}
 			var ev hub.Event
 			if ev.UnmarshalBinary(m.Data()) == nil && ev.ID == id {
 				return seq, true, nil
@@ -542,7 +547,16 @@ func cmpErr(old, err error) error {
 // release gives back the claims of a request that failed, unless another
 // append claimed the id since (the revision moved on). A claim left behind
 // (NATS unreachable now) lapses after Timeout.
+//
+// The claim of an event the stream stored (its record failed) is kept: it
+// lapses, and the look of the next append or Lookup of the id finds the
+// event (storedSince).
 func (l *Log) release(kv jetstream.KeyValue, r *appendReq) {
+	for i, ev := range r.events {
+		if ev.ID != "" && r.seqs[i] != 0 {
+			delete(r.claims, idKey(ev.ID))
+		}
+	}
 	if len(r.claims) == 0 {
 		return
 	}
@@ -553,15 +567,25 @@ func (l *Log) release(kv jetstream.KeyValue, r *appendReq) {
 	}
 }
 
-// inFlight says whether value is a claim made less than timeout ago: its
-// append may still be publishing.
-func inFlight(value string, timeout time.Duration) bool {
+// inFlight says whether value is a claim whose append may still have its
+// event stored: one made less than claimLapse ago.
+func (l *Log) inFlight(value string) bool {
 	ms, ok := strings.CutPrefix(value, pending)
 	if !ok {
 		return false
 	}
 	at, _ := strconv.ParseInt(ms, 10, 64)
-	return time.Since(time.UnixMilli(at)) < timeout
+	return time.Since(time.UnixMilli(at)) < l.claimLapse()
+}
+
+// claimLapse is how long a claim is taken to be its append's: the append
+// gives up after Timeout, and its message may be stored until the end of
+// the window storedSince reads, two Timeouts and clockSlack after the
+// claim. A claim taken over sooner could see its event stored after the
+// look that found none (a server that stored it late), and the id stored
+// twice.
+func (l *Log) claimLapse() time.Duration {
+	return 2*l.opts.Timeout + clockSlack
 }
 
 // errInFlight answers an append of an id another append has claimed and
@@ -575,12 +599,15 @@ func errInFlight(id string) error {
 
 // taken says whether value, the bucket's entry for id, names a retained
 // event that carries id.
-func (l *Log) taken(ctx context.Context, value, id string, first, last uint64) bool {
+func (l *Log) taken(ctx context.Context, value, id string, first, last uint64) (bool, error) {
 	if strings.HasPrefix(value, pending) {
-		return false // lapsed (inFlight is asked first)
+		return false, nil // lapsed (inFlight is asked first)
 	}
 	held, _ := strconv.ParseUint(value, 10, 64)
-	return held >= first && held <= last && l.holds(ctx, held, id)
+	if held < first || held > last {
+		return false, nil
+	}
+	return l.holds(ctx, held, id)
 }
 
 func failed(group []*appendReq) bool {

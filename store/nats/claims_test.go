@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -86,6 +87,14 @@ func TestAnIDClaimedByAnotherAppend(t *testing.T) {
 	claim("in-flight", time.Now())
 	if err := appendID("in-flight"); !errors.Is(err, hub.ErrUnavailable) {
 		t.Errorf("an id another append claimed just now: %v, want ErrUnavailable (try again)", err)
+	}
+
+	// Older than Timeout, so its append has given up, but its message may
+	// still be stored: a server that stalled stores it late, up to the end
+	// of the window the look reads.
+	claim("late", time.Now().Add(-3*time.Second/2))
+	if err := appendID("late"); !errors.Is(err, hub.ErrUnavailable) {
+		t.Errorf("an id claimed 1.5 Timeouts ago: %v, want ErrUnavailable (its event may still be stored)", err)
 	}
 
 	lapsed := time.Now().Add(-time.Hour)
@@ -250,5 +259,67 @@ func TestTheLookForAnUnrecordedIDReadsTheClaimsWindow(t *testing.T) {
 	}
 	if _, err := l.Lookup(t.Context(), "near"); err != nil {
 		t.Errorf("Lookup(near) = %v; want the event stored inside the claim's window", err)
+	}
+}
+
+// TestAFailedRecordKeepsTheClaimOfAStoredEvent: an append whose event was
+// stored but whose record of the id failed gives back the claims of its
+// events that were not stored, and keeps the others': given back, the id
+// would look free, and a retry would store the event again.
+func TestAFailedRecordKeepsTheClaimOfAStoredEvent(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv := *l.ids.Load()
+	r := &appendReq{
+		events: []*hub.Event{{ID: "stored"}, {ID: "unsent"}},
+		seqs:   []uint64{7, 0},
+		claims: map[string]uint64{},
+	}
+	for _, ev := range r.events {
+		rev, err := kv.Create(t.Context(), idKey(ev.ID), []byte(pending+"0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.claims[idKey(ev.ID)] = rev
+	}
+	l.release(kv, r)
+	if _, err := kv.Get(t.Context(), idKey("stored")); err != nil {
+		t.Errorf("the claim of the stored event after release: %v, want it kept", err)
+	}
+	if _, err := kv.Get(t.Context(), idKey("unsent")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("the claim of the event not stored after release: %v, want it given back", err)
+	}
+}
+
+// TestACheckThatCannotReachTheStreamIsAnError: whether the stream holds a
+// recorded id's event is asked of the stream; when the stream cannot be
+// asked, the answer is an error (a 503 to the client), not "not held",
+// which would let an append store the id again or reset a resuming client.
+func TestACheckThatCannotReachTheStreamIsAnError(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "unreachable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Append(t.Context(), []*hub.Event{{ID: "a", Topics: []string{"t"}, Data: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := l.holds(t.Context(), 1, "a"); err != nil || !held {
+		t.Fatalf("holds(1, a) = %v, %v; want held", held, err)
+	}
+	if held, err := l.holds(t.Context(), 2, "a"); err != nil || held {
+		t.Fatalf("holds(2, a) = %v, %v; want not held (no such event)", held, err)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if held, err := l.holds(ctx, 1, "a"); err == nil {
+		t.Errorf("holds(1, a) with the server frozen = %v, nil; want an error", held)
 	}
 }

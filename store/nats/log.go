@@ -368,17 +368,25 @@ func (l *Log) lostTail(ctx context.Context, found string) error {
 }
 
 // holds reports whether the message at seq is the event with id.
-func (l *Log) holds(ctx context.Context, seq uint64, id string) bool {
+func (l *Log) holds(ctx context.Context, seq uint64, id string) (bool, error) {
 	s, err := l.js.Stream(ctx, l.name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, l.fail(ctx, "looking up an id", err)
 	}
 	m, err := s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		// Not knowing is not "not held": an append would store the id
+		// again, a resume would be reset.
+		return false, l.fail(ctx, "looking up an id", err)
 	}
 	var ev hub.Event
-	return ev.UnmarshalBinary(m.Data) == nil && ev.ID == id
+	return ev.UnmarshalBinary(m.Data) == nil && ev.ID == id, nil
 }
 
 // idKey makes a valid bucket key of any id (keys allow few characters).
@@ -408,7 +416,14 @@ func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
 		return l.lookupClaimed(cctx, id, entry)
 	}
 	seq, err := strconv.ParseUint(value, 10, 64)
-	if err != nil || !l.holds(cctx, seq, id) { // stale: its event was trimmed or replaced
+	if err != nil {
+		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
+	}
+	held, err := l.holds(cctx, seq, id)
+	if err != nil {
+		return 0, err
+	}
+	if !held { // stale: its event was trimmed or replaced
 		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
 	}
 	return seq, nil
@@ -433,7 +448,7 @@ func (l *Log) lookupClaimed(ctx context.Context, id string, entry jetstream.KeyV
 	if err != nil {
 		return 0, err
 	}
-	settle := !inFlight(string(entry.Value()), l.opts.Timeout)
+	settle := !l.inFlight(string(entry.Value()))
 	kv := *l.ids.Load()
 	if !found {
 		if settle {
