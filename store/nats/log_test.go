@@ -195,15 +195,7 @@ func TestReadBetweenPagesSeesANewStream(t *testing.T) {
 	if page, err := l.Read(t.Context(), 0, 10); err != nil || len(page) != 10 {
 		t.Fatalf("first page: %d events, %v", len(page), err)
 	}
-	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
-		t.Fatal(err)
-	}
-	other, err := Open(t.Context(), srv.URL(), Options{Stream: "replaced"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	appendN(t, other, 30)
+	remakeStream(t, srv.URL(), l, 30)
 	_, err = l.Read(t.Context(), 10, 10)
 	if !errors.Is(err, hub.ErrReplaced) {
 		t.Fatalf("Read(10) after the stream was made again: %v, want ErrReplaced", err)
@@ -320,15 +312,7 @@ func TestACursorMadeOnANewStreamRefusesItsMessages(t *testing.T) {
 	}
 	defer l.Close()
 	appendN(t, l, 3)
-	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
-		t.Fatal(err)
-	}
-	other, err := Open(t.Context(), srv.URL(), Options{Stream: "remade"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	appendN(t, other, 10)
+	remakeStream(t, srv.URL(), l, 10)
 	// What readPage does once its look at the stream is done.
 	c, err := l.newCursor(t.Context(), 4)
 	if err != nil {
@@ -356,15 +340,7 @@ func TestATailReadWhileTheLogMovesIsRefused(t *testing.T) {
 	}
 	defer l.Close()
 	appendN(t, l, 3) // the tail is at 3 (no cursor of its own yet)
-	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
-		t.Fatal(err)
-	}
-	other, err := Open(t.Context(), srv.URL(), Options{Stream: "moving"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	appendN(t, other, 10)
+	remakeStream(t, srv.URL(), l, 10)
 	l.hooks.afterTailTold = func() {
 		l.hooks.afterTailTold = nil
 		if _, err := l.Info(t.Context()); err != nil { // a resume's, say
@@ -375,4 +351,19 @@ func TestATailReadWhileTheLogMovesIsRefused(t *testing.T) {
 	if !errors.Is(err, hub.ErrReplaced) {
 		t.Fatalf("ReadWait(3) while the log moved: %d events, %v; want ErrReplaced", len(page), err)
 	}
+}
+
+// remakeStream deletes l's stream, then another node (a handle of its own)
+// makes it again and appends n events to it; l is not told.
+func remakeStream(t *testing.T, url string, l *Log, n int) {
+	t.Helper()
+	if err := l.JetStream().DeleteStream(t.Context(), l.name); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(t.Context(), url, Options{Stream: l.opts.Stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	appendN(t, other, n)
 }

@@ -119,27 +119,14 @@ func TestCloseEndsATailWaitingForEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	watch, err := natsgo.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close()
-	var pulls atomic.Int64
-	sub, err := watch.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(*natsgo.Msg) { pulls.Add(1) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := watch.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	api := watchAPI(t, srv.URL())
 	appendN(t, l, 1)
 	done := make(chan error, 1)
 	go func() {
 		_, err := l.ReadWait(t.Context(), 1, 10)
 		done <- err
 	}()
-	eventually(t, "the tail to stand its pull", func() bool { return pulls.Load() > 0 })
+	eventually(t, "the tail to stand its pull", func() bool { return api.pulls.Load() > 0 })
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -165,27 +152,7 @@ func TestTheTailFollowsThroughOneStandingPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	watch, err := natsgo.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close()
-	var pulls, looks atomic.Int64
-	sub, err := watch.Subscribe("$JS.API.>", func(m *natsgo.Msg) {
-		switch {
-		case strings.HasPrefix(m.Subject, "$JS.API.CONSUMER.MSG.NEXT."):
-			pulls.Add(1)
-		case strings.HasPrefix(m.Subject, "$JS.API.STREAM.INFO."):
-			looks.Add(1)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := watch.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	api := watchAPI(t, srv.URL())
 
 	const events = 50
 	var after uint64
@@ -213,12 +180,12 @@ func TestTheTailFollowsThroughOneStandingPull(t *testing.T) {
 	if err := l.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := watch.Flush(); err != nil {
+	if err := api.watch.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	// The first call looks at the stream, finds events or none, and
 	// stands a pull; a pull ends only by its count (maxPull) or expiry.
-	if p, k := pulls.Load(), looks.Load(); p > 2 || k > 2 {
+	if p, k := api.pulls.Load(), api.looks.Load(); p > 2 || k > 2 {
 		t.Fatalf("%d events at the tail took %d pulls and %d looks at the stream, want at most 2 of each", events, p, k)
 	}
 }
@@ -320,4 +287,37 @@ func BenchmarkAckFields(b *testing.B) {
 			b.Fatal(reply)
 		}
 	}
+}
+
+// apiRequests counts the JetStream API requests a server receives: pulls
+// (a consumer's next messages) and looks (a stream's info).
+type apiRequests struct {
+	watch        *natsgo.Conn
+	pulls, looks atomic.Int64
+}
+
+// watchAPI counts the requests to the server at url from now on, until
+// the test ends.
+func watchAPI(t *testing.T, url string) *apiRequests {
+	t.Helper()
+	watch, err := natsgo.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(watch.Close)
+	a := &apiRequests{watch: watch}
+	if _, err := watch.Subscribe("$JS.API.>", func(m *natsgo.Msg) {
+		switch {
+		case strings.HasPrefix(m.Subject, "$JS.API.CONSUMER.MSG.NEXT."):
+			a.pulls.Add(1)
+		case strings.HasPrefix(m.Subject, "$JS.API.STREAM.INFO."):
+			a.looks.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
