@@ -397,13 +397,11 @@ func (r *appendReq) claim(key string, rev uint64) {
 	r.claims[key] = rev
 }
 
-// claimOne claims an id whose key has an entry. Another append's claim of
-// less than a Timeout ago may still be publishing: try again later. An
-// entry naming a retained event that carries the id holds it, and so does
-// an event carrying it stored around the time of a lapsed claim (its
-// append died, or lost the acknowledgement, before recording it; the
-// entry is then recorded). Anything else (a claim whose publish failed,
-// an event trimmed away, a deleted key) frees it.
+// claimOne claims an id whose key has an entry. Another append's claim
+// whose event may still be stored (see claimLapse) means try again later.
+// An entry naming a retained event that carries the id holds it. A lapsed
+// claim is settled first (settle), beside the committer: try again then.
+// Anything else (an event trimmed away, a deleted key) frees it.
 func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key string, value []byte, first, last uint64) (uint64, error) {
 	entry, err := kv.Get(ctx, key)
 	var rev uint64
@@ -418,20 +416,18 @@ func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key strin
 		if taken, err := l.taken(ctx, held, id, first, last); err != nil {
 			return 0, err
 		} else if taken {
-			return 0, fmt.Errorf("%w: %q", hub.ErrDuplicateID, id)
+			return 0, fmt.Errorf("%w: %q is event %s", hub.ErrDuplicateID, id, held)
 		}
 		if strings.HasPrefix(held, pending) {
 			// A lapsed claim: its append may have stored the event and
 			// then died, or lost the acknowledgement, before recording
-			// it. Taking the id over would store it a second time.
-			seq, found, err := l.storedSince(ctx, id, entry.Created(), last)
-			if err != nil {
-				return 0, err
-			}
-			if found {
-				_, _ = kv.Update(ctx, key, strconv.AppendUint(nil, seq, 10), entry.Revision())
-				return 0, fmt.Errorf("%w: %q is event %d", hub.ErrDuplicateID, id, seq)
-			}
+			// it. Taking the id over would store it a second time. The
+			// look that tells reads the stream, which takes long on a
+			// busy one, so it runs beside the committer, and the append
+			// is told to try again: it then finds the id recorded, or
+			// free.
+			l.settle(id, entry)
+			return 0, errInFlight(id)
 		}
 		rev, err = kv.Update(ctx, key, value, entry.Revision())
 	}
@@ -442,6 +438,63 @@ func (l *Log) claimOne(ctx context.Context, kv jetstream.KeyValue, id, key strin
 		return 0, l.fail(ctx, "claiming an id", err)
 	}
 	return rev, nil
+}
+
+// settle starts the look that settles a lapsed claim (settleClaim) beside
+// the committer, unless one is running for its key or the log is closed.
+func (l *Log) settle(id string, entry jetstream.KeyValueEntry) {
+	key := entry.Key()
+	st := &l.settling
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if l.closed.Load() || st.keys[key] {
+		return
+	}
+	if st.keys == nil {
+		st.keys = make(map[string]bool)
+	}
+	st.keys[key] = true
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		defer func() {
+			st.mu.Lock()
+			delete(st.keys, key)
+			st.mu.Unlock()
+		}()
+		if h := l.hooks.beforeSettle; h != nil {
+			h()
+		}
+		ctx, cancel := context.WithTimeout(l.ctx, settleTimeout*l.opts.Timeout)
+		defer cancel()
+		_, _, _ = l.settleClaim(ctx, id, entry)
+	}()
+}
+
+// settleTimeout bounds a settling look, in Timeouts: it reads the events
+// of a window of two Timeouts and more.
+const settleTimeout = 4
+
+// settleClaim looks in the stream for the event of a claim's append
+// (storedSince). A claim that lapsed is settled: recorded if its event is
+// there, deleted if not (its append failed), so that the look is made
+// once; a claim still in flight is left to its append.
+func (l *Log) settleClaim(ctx context.Context, id string, entry jetstream.KeyValueEntry) (seq uint64, found bool, err error) {
+	_, last, err := l.state(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	seq, found, err = l.storedSince(ctx, id, entry.Created(), last)
+	if err != nil || l.inFlight(string(entry.Value())) {
+		return seq, found, err
+	}
+	kv := *l.ids.Load()
+	if found {
+		_, _ = kv.Update(ctx, entry.Key(), strconv.AppendUint(nil, seq, 10), entry.Revision())
+	} else {
+		_ = kv.Delete(ctx, entry.Key(), jetstream.LastRevision(entry.Revision()))
+	}
+	return seq, found, nil
 }
 
 // clockSlack widens the window storedSince reads around a claim: the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,15 +43,11 @@ func TestARetryAfterAnUnknownOutcomeStoresTheEventOnce(t *testing.T) {
 		return err == nil && info.Last == 1
 	})
 
-	var retry error
-	tries := 0
-	eventually(t, "the retry to be answered", func() bool {
-		tries++
-		retry = l.Append(t.Context(), []*hub.Event{{ID: "once", Topics: []string{"t"}, Data: "again"}})
-		return !errors.Is(retry, hub.ErrUnavailable)
+	retry := untilAnswered(t, func() error {
+		return l.Append(t.Context(), []*hub.Event{{ID: "once", Topics: []string{"t"}, Data: "again"}})
 	})
 	if !errors.Is(retry, hub.ErrDuplicateID) || !strings.Contains(retry.Error(), "is event 1") {
-		t.Fatalf("the retry, after %d tries: %v; want ErrDuplicateID naming event 1", tries, retry)
+		t.Fatalf("the retry: %v; want ErrDuplicateID naming event 1", retry)
 	}
 	if info, err := l.Info(t.Context()); err != nil || info.Last != 1 {
 		t.Fatalf("Info = %+v, %v; want the one event", info, err)
@@ -99,7 +96,7 @@ func TestAnIDClaimedByAnotherAppend(t *testing.T) {
 
 	lapsed := time.Now().Add(-time.Hour)
 	claim("abandoned", lapsed)
-	if err := appendID("abandoned"); err != nil {
+	if err := untilAnswered(t, func() error { return appendID("abandoned") }); err != nil {
 		t.Errorf("an id whose claim lapsed with nothing stored: %v, want it taken over", err)
 	}
 
@@ -109,7 +106,7 @@ func TestAnIDClaimedByAnotherAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = appendID("died")
+	err = untilAnswered(t, func() error { return appendID("died") })
 	if !errors.Is(err, hub.ErrDuplicateID) || !strings.Contains(err.Error(), "is event "+strconv.FormatUint(ack.Sequence, 10)) {
 		t.Errorf("an id whose lapsed claim's event is stored: %v, want ErrDuplicateID naming event %d", err, ack.Sequence)
 	}
@@ -321,5 +318,63 @@ func TestACheckThatCannotReachTheStreamIsAnError(t *testing.T) {
 	defer cancel()
 	if held, err := l.holds(ctx, 1, "a"); err == nil {
 		t.Errorf("holds(1, a) with the server frozen = %v, nil; want an error", held)
+	}
+}
+
+// untilAnswered calls try until it answers something else than "try
+// again" (ErrUnavailable), and returns that answer.
+func untilAnswered(t *testing.T, try func() error) error {
+	t.Helper()
+	var err error
+	eventually(t, "an answer other than try again", func() bool {
+		err = try()
+		return !errors.Is(err, hub.ErrUnavailable)
+	})
+	return err
+}
+
+// TestALapsedClaimIsSettledBesideTheCommitter: the look that settles a
+// lapsed claim reads the stream, which can take long; while it runs, the
+// append of that id is told to try again and the node's other appends go
+// on. Once it is done, the id is free (nothing was stored).
+func TestALapsedClaimIsSettledBesideTheCommitter(t *testing.T) {
+	srv := testserver.NATS(t)
+	l, err := Open(t.Context(), srv.URL(), Options{Stream: "beside", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv := *l.ids.Load()
+	v := pending + strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10)
+	if _, err := kv.Create(t.Context(), idKey("lapsed"), []byte(v)); err != nil {
+		t.Fatal(err)
+	}
+	looking, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l.hooks.beforeSettle = func() {
+		once.Do(func() {
+			close(looking)
+			<-release
+		})
+	}
+	appendID := func(id string) error {
+		return l.Append(t.Context(), []*hub.Event{{ID: id, Topics: []string{"t"}, Data: id}})
+	}
+	if err := appendID("lapsed"); !errors.Is(err, hub.ErrUnavailable) {
+		t.Fatalf("the append of an id whose claim lapsed: %v, want ErrUnavailable while its claim is settled", err)
+	}
+	<-looking
+	if err := appendID("other"); err != nil {
+		t.Fatalf("another append while the look runs: %v", err)
+	}
+	if err := appendID("lapsed"); !errors.Is(err, hub.ErrUnavailable) {
+		t.Fatalf("the append of the id while its look runs: %v, want ErrUnavailable", err)
+	}
+	close(release)
+	if err := untilAnswered(t, func() error { return appendID("lapsed") }); err != nil {
+		t.Fatalf("the append of the id once its claim was settled: %v", err)
+	}
+	if info, err := l.Info(t.Context()); err != nil || info.Last != 2 {
+		t.Fatalf("Info = %+v, %v; want 2 events (other, lapsed)", info, err)
 	}
 }

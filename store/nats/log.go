@@ -114,9 +114,17 @@ type Log struct {
 	cursors cursors // read.go
 	closed  atomic.Bool
 
+	// settling is the looks that settle lapsed claims beside the
+	// committer (append.go), one per key at a time; Close waits for them.
+	settling struct {
+		mu   sync.Mutex
+		keys map[string]bool
+		wg   sync.WaitGroup
+	}
+
 	// hooks let the package's tests act between the committer's steps
 	// (a server paused after the claims, say); nil outside tests.
-	hooks struct{ afterClaim, afterPublish, afterTailTold func() }
+	hooks struct{ afterClaim, afterPublish, afterTailTold, beforeSettle func() }
 }
 
 var (
@@ -432,32 +440,15 @@ func (l *Log) Lookup(ctx context.Context, id string) (uint64, error) {
 // lookupClaimed looks up an id whose bucket entry is still a claim. Its
 // append may have stored the event and not recorded it yet, or died before
 // it could; a client that asks for the id may well have received that
-// event. So the stream is read where the claim's append would have put it
-// (storedSince). A claim still in flight is left to the append that holds
-// it. A lapsed one is settled, so that the look is made once: recorded if
-// its event is there, as an append of the id would record it, and deleted
-// if not (its append failed; an append of the id would take it over). A
-// subscriber may be anonymous, and asking again for the same id must not
-// make the node read the stream again each time.
+// event. So the stream is read where the claim's append would have put it,
+// and a lapsed claim is settled on the way (settleClaim).
 func (l *Log) lookupClaimed(ctx context.Context, id string, entry jetstream.KeyValueEntry) (uint64, error) {
-	_, last, err := l.state(ctx)
+	seq, found, err := l.settleClaim(ctx, id, entry)
 	if err != nil {
 		return 0, err
 	}
-	seq, found, err := l.storedSince(ctx, id, entry.Created(), last)
-	if err != nil {
-		return 0, err
-	}
-	settle := !l.inFlight(string(entry.Value()))
-	kv := *l.ids.Load()
 	if !found {
-		if settle {
-			_ = kv.Delete(ctx, entry.Key(), jetstream.LastRevision(entry.Revision()))
-		}
 		return 0, fmt.Errorf("%w: id %q", hub.ErrNotFound, id)
-	}
-	if settle {
-		_, _ = kv.Update(ctx, entry.Key(), strconv.AppendUint(nil, seq, 10), entry.Revision())
 	}
 	return seq, nil
 }
@@ -470,6 +461,9 @@ func (l *Log) Close() error {
 	l.cancel()
 	close(l.quit)
 	<-l.commitDone
+	l.settling.mu.Lock() // a settle that saw the log open has joined wg
+	l.settling.mu.Unlock()
+	l.settling.wg.Wait()
 	l.cursors.mu.Lock()
 	idle, standing := l.cursors.idle, l.cursors.standing
 	l.cursors.idle, l.cursors.standing = nil, nil
