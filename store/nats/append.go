@@ -140,7 +140,7 @@ func (l *Log) gather(group []*appendReq) []*appendReq {
 // commit claims the group's ids, publishes its events, checks the epoch,
 // records the ids and answers every request.
 func (l *Log) commit(group []*appendReq) {
-	ctx, cancel := context.WithTimeout(l.ctx, l.opts.Timeout)
+	ctx, cancel := l.bound(l.ctx)
 	defer cancel()
 	kv := *l.ids.Load()
 	live := l.claimGroup(ctx, kv, group)
@@ -465,7 +465,7 @@ func (l *Log) settle(id string, entry jetstream.KeyValueEntry) {
 		if h := l.hooks.beforeSettle; h != nil {
 			h()
 		}
-		ctx, cancel := context.WithTimeout(l.ctx, settleTimeout*l.opts.Timeout)
+		ctx, cancel := context.WithTimeoutCause(l.ctx, settleTimeout*l.opts.Timeout, errNoAnswer)
 		defer cancel()
 		_, _, _ = l.settleClaim(ctx, id, entry)
 	}()

@@ -173,8 +173,13 @@ func (l *Log) Stream() string { return l.opts.Stream }
 func (l *Log) JetStream() jetstream.JetStream { return l.js }
 
 func (l *Log) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, l.opts.Timeout)
+	return context.WithTimeoutCause(ctx, l.opts.Timeout, errNoAnswer)
 }
+
+// errNoAnswer is the cause of a context the log bounds by its Timeout: an
+// engine that did not answer within it is unavailable, where a caller's
+// own deadline or cancellation is the caller's.
+var errNoAnswer = errors.New("NATS did not answer within the log's Timeout")
 
 // fail turns an error from NATS into one the hub understands.
 func (l *Log) fail(ctx context.Context, what string, err error) error {
@@ -182,6 +187,9 @@ func (l *Log) fail(ctx context.Context, what string, err error) error {
 	case l.closed.Load():
 		return hub.ErrClosed
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		if cause := context.Cause(ctx); errors.Is(cause, errNoAnswer) {
+			return fmt.Errorf("nats: %s: %w: %v", what, hub.ErrUnavailable, cause)
+		}
 		return err
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("nats: %s: %w", what, hub.ErrReplaced)
