@@ -101,7 +101,9 @@ func newAppendReq(events []*hub.Event, now time.Time) *appendReq {
 		c.Seq = 0 // the entry id holds it
 		b, _ := c.MarshalBinary()
 		r.size += len(b)
-		r.args = append(r.args, ev.ID, ev.Time.UnixMilli(), len(b), b)
+		// The script reads the time back as digits: an event from before
+		// 1970 counts as from 1970, old enough for any age bound.
+		r.args = append(r.args, ev.ID, max(ev.Time.UnixMilli(), 0), len(b), b)
 	}
 	return r
 }

@@ -9,6 +9,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -164,14 +165,27 @@ func (l *Log) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, l.opts.Timeout)
 }
 
+// past says whether ctx's deadline has come.
+func past(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
 // fail turns an error from Redis into one the hub understands.
 func (l *Log) fail(ctx context.Context, what string, err error) error {
 	var rerr goredis.Error
 	switch {
 	case l.closed.Load():
 		return hub.ErrClosed
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return err
+	case ctx.Err() != nil || past(ctx):
+		// The caller's ctx ended: go-redis reports its deadline as its
+		// socket's (an i/o timeout), sometimes a moment before ctx
+		// itself says it is done.
+		cerr := cmp.Or(ctx.Err(), context.DeadlineExceeded)
+		if errors.Is(err, cerr) {
+			return err
+		}
+		return fmt.Errorf("redis: %s: %w (%v)", what, cerr, err)
 	case errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "SSEHUB-REPLACED"):
 		return fmt.Errorf("redis: %s: %w", what, hub.ErrReplaced)
 	case errors.As(err, &rerr) && !passing(rerr.Error()):
@@ -410,10 +424,18 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	if err := p.Process(cctx, xr); err != nil {
 		return nil, l.fail(ctx, "tail", err)
 	}
+	// The epoch again, once the XREAD is answered: another node may have
+	// started a new epoch while it waited (the stream dropped and filled
+	// again), and what it woke for is then the new epoch's. Epochs are
+	// random, so one seen before and after holds what came between.
+	then := p.HGet(cctx, l.keys[1], "epoch")
 	if _, err := p.Exec(cctx); err != nil {
 		return nil, l.fail(ctx, "tail", err)
 	}
 	if err := l.sameEpoch(meta.Val()[0]); err != nil {
+		return nil, err
+	}
+	if err := l.sameEpoch(then.Val()); err != nil {
 		return nil, err
 	}
 	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)

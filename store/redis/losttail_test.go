@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,5 +196,90 @@ func TestSharedLogsSeeNoLossWhileBusy(t *testing.T) {
 	readers.Wait()
 	for _, err := range failures {
 		t.Error(err)
+	}
+}
+
+// TestATailWaitingAcrossANewEpochIsRefused: a node's tail waits in XREAD
+// while another node starts the log over in a new epoch (the stream
+// dropped, as a lost tail or a flush does) and appends past the tail's
+// position. What wakes the tail is the new epoch's; it answers ErrReplaced,
+// not those events under the old epoch's ids.
+func TestATailWaitingAcrossANewEpochIsRefused(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	stream := "across-" + epoch.New()
+	target, _, err := ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(t.Context(), target, Options{Stream: stream, Block: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openLog(t, srv, stream, logtest.Config{})
+	appendData(t, a, "old", 1, 5)
+	done := make(chan error, 1)
+	go func() {
+		evs, err := a.ReadWait(t.Context(), 5, 10)
+		if err == nil {
+			err = fmt.Errorf("%d events, the first %d %q", len(evs), evs[0].Seq, evs[0].Data)
+		}
+		done <- err
+	}()
+	eventually(t, "the tail to wait in XREAD", func() bool {
+		info, err := b.Client().Info(t.Context(), "clients").Result()
+		return err == nil && !strings.Contains(info, "blocked_clients:0")
+	})
+	// What startEpoch does (a lost tail found by another node, say).
+	tag := "{" + stream + "}"
+	if err := b.Client().Del(t.Context(), tag+":events", tag+":ids").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Client().HSet(t.Context(), tag+":meta", "epoch", epoch.New(), "last", "0", "bytes", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Info(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	appendData(t, b, "new", 1, 6)
+	if err := <-done; !errors.Is(err, hub.ErrReplaced) {
+		t.Fatalf("the tail waiting across a new epoch: %v, want ErrReplaced", err)
+	}
+}
+
+// TestAnEventFromBefore1970KeepsTheLogWhole: the script reads each event's
+// time back as digits to trim by age; a negative one made it fail after
+// its XADDs, leaving the event stored, the log's end unrecorded and every
+// later append refused.
+func TestAnEventFromBefore1970KeepsTheLogWhole(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	l := openLog(t, srv, "old-"+epoch.New(), logtest.Config{Retention: hub.Retention{MaxEvents: 1, MaxAge: time.Hour}})
+	for i, ev := range []*hub.Event{
+		{Topics: []string{"t"}, Data: "1969", Time: time.Unix(-5, 0)},
+		{Topics: []string{"t"}, Data: "now"},
+		{Topics: []string{"t"}, Data: "later"},
+	} {
+		if err := l.Append(t.Context(), []*hub.Event{ev}); err != nil {
+			t.Fatalf("append %d (%s): %v", i+1, ev.Data, err)
+		}
+	}
+	if info, err := l.Info(t.Context()); err != nil || info.Last != 3 || info.Events != 1 {
+		t.Fatalf("Info = %+v, %v; want the last of 3 events kept", info, err)
+	}
+}
+
+// TestAReadWhoseContextEndsAnswersItsError: a tail read whose ctx ends
+// while it waits in Redis answers ctx's error, as hub.Tailer says, not
+// that the engine is unreachable (go-redis reports the ctx's deadline as
+// its socket's).
+func TestAReadWhoseContextEndsAnswersItsError(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	l := openLog(t, srv, "ctx-"+epoch.New(), logtest.Config{})
+	appendData(t, l, "x", 1, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := l.ReadWait(ctx, 1, 10)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, hub.ErrUnavailable) {
+		t.Fatalf("ReadWait with a ctx that ended: %v, want context.DeadlineExceeded", err)
 	}
 }
