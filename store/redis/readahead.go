@@ -107,6 +107,18 @@ func (l *Log) readAhead(ctx context.Context, after uint64, limit int) (_ []*hub.
 		}
 	case len(evs) == 0 || evs[len(evs)-1].Seq != now.last:
 		return nil, false, nil // the log has grown since
+	default:
+		// A short page that ends where the log ends. The log may have
+		// lost its tail since and been given as many other events by a
+		// node that saw nothing of it: the page's last event must be the
+		// log's still. (A full page's is checked with the first.)
+		_, end, err := l.readPageAnd(ctx, after, 1, evs[len(evs)-1].Seq)
+		if err != nil {
+			return nil, true, err
+		}
+		if end.epoch != p.meta.epoch || end.tail == nil || !sameEvent(end.tail, evs[len(evs)-1]) {
+			return nil, false, nil
+		}
 	}
 	l.ahead.mu.Lock()
 	l.ahead.taken++

@@ -340,6 +340,35 @@ func TestReadWithAHugeLimit(t *testing.T) {
 // A page read ahead before the log lost its tail and was given other
 // events under the same Seqs (by a node that saw nothing of the loss) is
 // not returned: its last event differs from what the log holds now.
+// TestReadAheadShortPageOfALostAndRefilledTail: a short page read ahead
+// (the log's last events) is not served once the log lost those events
+// and another node, which saw nothing of them, appended as many others:
+// the log ends where it did, but with other events.
+func TestReadAheadShortPageOfALostAndRefilledTail(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	stream := "ahead-" + epoch.New()
+	l := openLog(t, srv, stream, logtest.Config{})
+	appendData(t, l, "old", 1, 8)
+	if _, err := l.Read(t.Context(), 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	if !aheadHeld(t, l, 5) {
+		t.Fatal("no page read ahead after 5")
+	}
+	loseTail(t, l, 6)
+	other := openLog(t, srv, stream, logtest.Config{})
+	appendData(t, other, "new", 7, 8)
+	evs, err := l.Read(t.Context(), 5, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantData(t, evs[:1], 6, "old", 1)
+	wantData(t, evs[1:], 7, "new", 2)
+	if got := taken(l); got != 0 {
+		t.Errorf("%d Reads answered from pages read ahead, want 0", got)
+	}
+}
+
 func TestReadAheadOfALostAndRefilledTail(t *testing.T) {
 	srv := testserver.Redis(t, testserver.RedisOptions{})
 	stream := "ahead-" + epoch.New()
