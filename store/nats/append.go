@@ -599,7 +599,7 @@ func cmpErr(old, err error) error {
 
 // release gives back the claims of a request that failed, unless another
 // append claimed the id since (the revision moved on). A claim left behind
-// (NATS unreachable now) lapses after Timeout.
+// (NATS unreachable now) lapses after claimLapse.
 //
 // The claim of an event the stream stored (its record failed) is kept: it
 // lapses, and the look of the next append or Lookup of the id finds the

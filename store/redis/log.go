@@ -428,14 +428,14 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	// started a new epoch while it waited (the stream dropped and filled
 	// again), and what it woke for is then the new epoch's. Epochs are
 	// random, so one seen before and after holds what came between.
-	then := p.HGet(cctx, l.keys[1], "epoch")
+	then := p.HMGet(cctx, l.keys[1], "epoch") // not HGET: a wiped log's is no error, but ""
 	if _, err := p.Exec(cctx); err != nil {
 		return nil, l.fail(ctx, "tail", err)
 	}
 	if err := l.sameEpoch(meta.Val()[0]); err != nil {
 		return nil, err
 	}
-	if err := l.sameEpoch(then.Val()); err != nil {
+	if err := l.sameEpoch(then.Val()[0]); err != nil {
 		return nil, err
 	}
 	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)

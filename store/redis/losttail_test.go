@@ -283,3 +283,40 @@ func TestAReadWhoseContextEndsAnswersItsError(t *testing.T) {
 		t.Fatalf("ReadWait with a ctx that ended: %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// TestATailWaitingWhileTheLogIsWipedIsRefused: the engine loses its data
+// (a flush, a restart without persistence) while the tail waits in XREAD;
+// the tail answers ErrReplaced rather than failing on the missing meta.
+func TestATailWaitingWhileTheLogIsWipedIsRefused(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	target, _, err := ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(t.Context(), target, Options{Stream: "wiped-" + epoch.New(), Block: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendData(t, l, "old", 1, 2)
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.ReadWait(t.Context(), 2, 10)
+		done <- err
+	}()
+	eventually(t, "the tail to wait in XREAD", func() bool {
+		info, err := l.Client().Info(t.Context(), "clients").Result()
+		return err == nil && !strings.Contains(info, "blocked_clients:0")
+	})
+	if err := l.Client().FlushAll(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, hub.ErrReplaced) {
+			t.Fatalf("the tail waiting while the log was wiped: %v, want ErrReplaced", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tail waiting while the log was wiped had not returned after 30s")
+	}
+}
