@@ -511,8 +511,7 @@ const clockSlack = time.Second
 // storing the event twice, and a client that received it from resuming at
 // the wrong place (Lookup).
 func (l *Log) storedSince(ctx context.Context, id string, since time.Time, last uint64) (uint64, bool, error) {
-	from := since.Add(-clockSlack)
-	until := since.Add(2*l.opts.Timeout + clockSlack)
+	from, until := since.Add(-clockSlack), since.Add(l.claimLapse())
 	cons, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
 		OptStartTime:      &from,

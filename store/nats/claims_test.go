@@ -69,14 +69,7 @@ func TestAnIDClaimedByAnotherAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	kv := *l.ids.Load()
-	claim := func(id string, at time.Time) {
-		t.Helper()
-		v := pending + strconv.FormatInt(at.UnixMilli(), 10)
-		if _, err := kv.Create(t.Context(), idKey(id), []byte(v)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	claim := func(id string, at time.Time) { claimAt(t, l, id, at) }
 	appendID := func(id string) error {
 		return l.Append(t.Context(), []*hub.Event{{ID: id, Topics: []string{"t"}, Data: id}})
 	}
@@ -101,17 +94,13 @@ func TestAnIDClaimedByAnotherAppend(t *testing.T) {
 	}
 
 	claim("died", lapsed)
-	b, _ := (&hub.Event{ID: "died", Topics: []string{"t"}, Data: "stored by a node that died"}).MarshalBinary()
-	ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	died, _ := storeUnrecorded(t, l, "died")
 	err = untilAnswered(t, func() error { return appendID("died") })
-	if !errors.Is(err, hub.ErrDuplicateID) || !strings.Contains(err.Error(), "is event "+strconv.FormatUint(ack.Sequence, 10)) {
-		t.Errorf("an id whose lapsed claim's event is stored: %v, want ErrDuplicateID naming event %d", err, ack.Sequence)
+	if !errors.Is(err, hub.ErrDuplicateID) || !strings.Contains(err.Error(), "is event "+strconv.FormatUint(died, 10)) {
+		t.Errorf("an id whose lapsed claim's event is stored: %v, want ErrDuplicateID naming event %d", err, died)
 	}
-	if seq, err := l.Lookup(t.Context(), "died"); err != nil || seq != ack.Sequence {
-		t.Errorf("Lookup(died) = %d, %v; want %d, recorded by the refused append", seq, err, ack.Sequence)
+	if seq, err := l.Lookup(t.Context(), "died"); err != nil || seq != died {
+		t.Errorf("Lookup(died) = %d, %v; want %d, recorded by the refused append", seq, err, died)
 	}
 	if info, err := l.Info(t.Context()); err != nil || info.Last != 2 {
 		t.Errorf("Info = %+v, %v; want 2 events (abandoned, died)", info, err)
@@ -133,19 +122,12 @@ func TestALookupOfAnIDStillClaimed(t *testing.T) {
 	kv := *l.ids.Load()
 	claimAndStore := func(id string, at time.Time, store bool) uint64 {
 		t.Helper()
-		v := pending + strconv.FormatInt(at.UnixMilli(), 10)
-		if _, err := kv.Create(t.Context(), idKey(id), []byte(v)); err != nil {
-			t.Fatal(err)
-		}
+		claimAt(t, l, id, at)
 		if !store {
 			return 0
 		}
-		b, _ := (&hub.Event{ID: id, Topics: []string{"t"}, Data: id}).MarshalBinary()
-		ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ack.Sequence
+		seq, _ := storeUnrecorded(t, l, id)
+		return seq
 	}
 	entry := func(id string) string {
 		t.Helper()
@@ -205,39 +187,27 @@ func TestTheLookForAnUnrecordedIDReadsTheClaimsWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	kv := *l.ids.Load()
-	lapsed := []byte(pending + strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10))
-	claim := func(id string) time.Time {
-		t.Helper()
-		if _, err := kv.Create(t.Context(), idKey(id), lapsed); err != nil {
-			t.Fatal(err)
-		}
-		e, err := kv.Get(t.Context(), idKey(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.Created()
-	}
+	lapsed := time.Now().Add(-time.Hour)
+	claim := func(id string) time.Time { return claimAt(t, l, id, lapsed).Created() }
 	store := func(id string) time.Time {
-		t.Helper()
-		b, _ := (&hub.Event{ID: id, Topics: []string{"t"}, Data: id}).MarshalBinary()
-		ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := l.js.Stream(t.Context(), l.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := m.GetMsg(t.Context(), ack.Sequence)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw.Time
+		_, at := storeUnrecorded(t, l, id)
+		return at
 	}
+	// The window is the servers' time: wait for the server's clock, as
+	// its entries are stamped, to pass at+d.
 	waitPast := func(at time.Time, d time.Duration) {
 		t.Helper()
-		time.Sleep(time.Until(at.Add(d + 50*time.Millisecond)))
+		kv := *l.ids.Load()
+		eventually(t, "the server's clock to pass the window's end", func() bool {
+			if _, err := kv.Put(t.Context(), "clock", nil); err != nil {
+				t.Fatal(err)
+			}
+			e, err := kv.Get(t.Context(), "clock")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.Created().After(at.Add(d + 50*time.Millisecond))
+		})
 	}
 
 	earlyStored := store("early") // clockSlack and more before its claim
@@ -344,11 +314,7 @@ func TestALapsedClaimIsSettledBesideTheCommitter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	kv := *l.ids.Load()
-	v := pending + strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10)
-	if _, err := kv.Create(t.Context(), idKey("lapsed"), []byte(v)); err != nil {
-		t.Fatal(err)
-	}
+	claimAt(t, l, "lapsed", time.Now().Add(-time.Hour))
 	looking, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	l.hooks.beforeSettle = func() {
@@ -377,4 +343,42 @@ func TestALapsedClaimIsSettledBesideTheCommitter(t *testing.T) {
 	if info, err := l.Info(t.Context()); err != nil || info.Last != 2 {
 		t.Fatalf("Info = %+v, %v; want 2 events (other, lapsed)", info, err)
 	}
+}
+
+// claimAt makes id's bucket entry a claim made at the given time (the
+// claiming node's clock), as an append's is while it publishes, and
+// returns the entry (its Created is the server's time of the claim).
+func claimAt(t *testing.T, l *Log, id string, at time.Time) jetstream.KeyValueEntry {
+	t.Helper()
+	kv := *l.ids.Load()
+	v := pending + strconv.FormatInt(at.UnixMilli(), 10)
+	if _, err := kv.Create(t.Context(), idKey(id), []byte(v)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(t.Context(), idKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// storeUnrecorded stores an event with id in the log's stream, as an
+// append does, and records nothing (a node that died between the two),
+// and returns its Seq and the time the server stored it.
+func storeUnrecorded(t *testing.T, l *Log, id string) (uint64, time.Time) {
+	t.Helper()
+	b, _ := (&hub.Event{ID: id, Topics: []string{"t"}, Data: id}).MarshalBinary()
+	ack, err := l.js.Publish(t.Context(), *l.subject.Load(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.js.Stream(t.Context(), l.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(t.Context(), ack.Sequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence, m.Time
 }

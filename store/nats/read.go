@@ -582,9 +582,8 @@ func (l *Log) follow(ctx context.Context, c *cursor, limit int) (evs []*hub.Even
 	// answers nothing at all, and nats-server 2.9 sometimes ends a pull
 	// at its expiry without the status that says so, while events flow
 	// (not seen on 2.15.3). So the cursor is given up on soon after the
-	// expiry: a new one costs
-	// one round trip, where waiting for a status that may never come
-	// held the tail for staleAfter.
+	// expiry: a new one costs one round trip, where waiting for a status
+	// that may never come held the tail for staleAfter.
 	pctx, cancel := context.WithDeadline(ctx, c.until)
 	defer cancel()
 	defer func() { c.saw(evs) }()

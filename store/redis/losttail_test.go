@@ -226,10 +226,7 @@ func TestATailWaitingAcrossANewEpochIsRefused(t *testing.T) {
 		}
 		done <- err
 	}()
-	eventually(t, "the tail to wait in XREAD", func() bool {
-		info, err := b.Client().Info(t.Context(), "clients").Result()
-		return err == nil && !strings.Contains(info, "blocked_clients:0")
-	})
+	untilBlocked(t, b)
 	// What startEpoch does (a lost tail found by another node, say).
 	tag := "{" + stream + "}"
 	if err := b.Client().Del(t.Context(), tag+":events", tag+":ids").Err(); err != nil {
@@ -304,10 +301,7 @@ func TestATailWaitingWhileTheLogIsWipedIsRefused(t *testing.T) {
 		_, err := l.ReadWait(t.Context(), 2, 10)
 		done <- err
 	}()
-	eventually(t, "the tail to wait in XREAD", func() bool {
-		info, err := l.Client().Info(t.Context(), "clients").Result()
-		return err == nil && !strings.Contains(info, "blocked_clients:0")
-	})
+	untilBlocked(t, l)
 	if err := l.Client().FlushAll(t.Context()).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -319,4 +313,14 @@ func TestATailWaitingWhileTheLogIsWipedIsRefused(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the tail waiting while the log was wiped had not returned after 30s")
 	}
+}
+
+// untilBlocked waits until a client of l's Redis waits in a blocking
+// command (the tail's XREAD).
+func untilBlocked(t *testing.T, l *Log) {
+	t.Helper()
+	eventually(t, "the tail to wait in XREAD", func() bool {
+		info, err := l.Client().Info(t.Context(), "clients").Result()
+		return err == nil && !strings.Contains(info, "blocked_clients:0")
+	})
 }
