@@ -196,12 +196,13 @@ func (l *Log) fail(ctx context.Context, what string, err error) error {
 
 // passing says whether a Redis error reply names a state that passes by
 // itself: a cluster moving slots or electing a primary, a server loading
-// its data or turned replica by a failover. The command was not run; the
+// its data or turned replica by a failover, another client's script
+// running past busy-reply-threshold. The command was not run; the
 // publisher may try again.
 func passing(reply string) bool {
 	code, _, _ := strings.Cut(reply, " ")
 	switch code {
-	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "READONLY", "MASTERDOWN":
+	case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "READONLY", "MASTERDOWN", "BUSY":
 		return true
 	}
 	return false

@@ -221,10 +221,53 @@ func TestPassingStatesAreUnavailable(t *testing.T) {
 	for reply, want := range map[string]bool{
 		"MOVED 3999 127.0.0.1:6381": true, "CLUSTERDOWN The cluster is down": true,
 		"READONLY You can't write against a read only replica.": true, "LOADING Redis is loading": true,
+		"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.": true,
 		"WRONGTYPE Operation against a key": false, "ERR unknown command": false,
 	} {
 		if got := passing(reply); got != want {
 			t.Errorf("passing(%q) = %v, want %v", reply, got, want)
 		}
+	}
+}
+
+// TestAnAppendWhileAScriptRunsIsUnavailable: another client's script that
+// runs past busy-reply-threshold makes Redis answer BUSY to every other
+// command; an append then fails as the engine being unavailable (503, try
+// again), and works again once the script ends.
+func TestAnAppendWhileAScriptRunsIsUnavailable(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	l := openLog(t, srv, "busy-"+epoch.New(), logtest.Config{})
+	appendData(t, l, "x", 1, 1)
+	ctx := t.Context()
+	other := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer other.Close()
+	if err := other.ConfigSet(ctx, "busy-reply-threshold", "20").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() {
+		// The script only reads, so SCRIPT KILL ends it.
+		ran <- other.Eval(context.Background(), `local s = tonumber(redis.call('TIME')[1])
+while tonumber(redis.call('TIME')[1]) < s + 60 do end
+return 1`, nil).Err()
+	}()
+	probe := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer probe.Close()
+	eventually(t, "Redis to answer BUSY", func() bool {
+		err := probe.Ping(ctx).Err()
+		return err != nil && strings.HasPrefix(err.Error(), "BUSY")
+	})
+	err := l.Append(ctx, []*hub.Event{{Data: "while busy"}})
+	if !errors.Is(err, hub.ErrUnavailable) {
+		t.Errorf("Append while a script runs: %v, want ErrUnavailable", err)
+	}
+	if err := probe.ScriptKill(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err == nil {
+		t.Fatal("the script was not killed")
+	}
+	if err := l.Append(ctx, []*hub.Event{{Data: "after"}}); err != nil {
+		t.Fatalf("Append after the script ended: %v", err)
 	}
 }
