@@ -112,7 +112,9 @@ type Log struct {
 	cancel     context.CancelFunc
 
 	cursors cursors // read.go
-	closed  atomic.Bool
+	// grace is followGrace and twice the round trip to the server.
+	grace  time.Duration
+	closed atomic.Bool
 
 	// settling is the looks that settle lapsed claims beside the
 	// committer (append.go), one per key at a time; Close waits for them.
@@ -155,6 +157,10 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	l.idsSubject = "$KV." + l.bucket + "."
 	l.nodesBucket = "SSEHUB_" + tag + "_NODES"
 	l.cursors.idle = make(map[uint64][]*cursor)
+	l.grace = followGrace
+	if start := time.Now(); nc.FlushTimeout(opts.Timeout) == nil {
+		l.grace += 2 * time.Since(start)
+	}
 	info, err := l.Info(ctx)
 	if err != nil {
 		nc.Close()

@@ -60,7 +60,10 @@ const (
 	// given up on.
 	staleAfter = time.Second
 	// followGrace is how long after the expiry of the pull standing on
-	// the tail's cursor that cursor is given up on (see follow).
+	// the tail's cursor that cursor is given up on (see follow), on top of
+	// twice the round trip to the server measured at Open (Log.grace):
+	// the server times the pull from when it arrives, and its end takes
+	// half a round trip back.
 	followGrace = 25 * time.Millisecond
 	// readWait is the expiry of a pull for events known to be there.
 	readWait = 250 * time.Millisecond
@@ -543,7 +546,7 @@ func (l *Log) askStanding(c *cursor) error {
 	if err := l.askPull(c, maxPull, l.opts.Block); err != nil {
 		return err
 	}
-	c.asked, c.until = maxPull, time.Now().Add(l.opts.Block+followGrace)
+	c.asked, c.until = maxPull, time.Now().Add(l.opts.Block+l.grace)
 	return nil
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -292,8 +294,8 @@ func BenchmarkAckFields(b *testing.B) {
 // apiRequests counts the JetStream API requests a server receives: pulls
 // (a consumer's next messages) and looks (a stream's info).
 type apiRequests struct {
-	watch        *natsgo.Conn
-	pulls, looks atomic.Int64
+	watch                 *natsgo.Conn
+	pulls, looks, creates atomic.Int64
 }
 
 // watchAPI counts the requests to the server at url from now on, until
@@ -312,6 +314,8 @@ func watchAPI(t *testing.T, url string) *apiRequests {
 			a.pulls.Add(1)
 		case strings.HasPrefix(m.Subject, "$JS.API.STREAM.INFO."):
 			a.looks.Add(1)
+		case strings.HasPrefix(m.Subject, "$JS.API.CONSUMER.CREATE."):
+			a.creates.Add(1)
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -320,4 +324,121 @@ func watchAPI(t *testing.T, url string) *apiRequests {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// slowLink forwards connections to addr through a loopback listener that
+// holds every byte for delay in each direction, as a distant server's
+// link does, and returns the listener's address.
+func slowLink(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+		ended bool
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		ended = true
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	pump := func(dst, src net.Conn) {
+		defer wg.Done()
+		type chunk struct {
+			b  []byte
+			at time.Time
+		}
+		q := make(chan chunk, 4096)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer dst.Close()
+			for c := range q {
+				time.Sleep(time.Until(c.at)) // the link's latency, not a wait for an event
+				if _, err := dst.Write(c.b); err != nil {
+					return
+				}
+			}
+		}()
+		defer close(q)
+		for {
+			b := make([]byte, 32<<10)
+			n, err := src.Read(b)
+			if n > 0 {
+				q <- chunk{b[:n], time.Now().Add(delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			if ended {
+				c.Close()
+				s.Close()
+			}
+			mu.Unlock()
+			wg.Add(2)
+			go pump(s, c)
+			go pump(c, s)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestTheTailKeepsItsCursorOverASlowLink: with a round trip to the server
+// longer than followGrace, the end of each standing pull arrives after
+// its expiry; the tail must still wait for it rather than give up its
+// cursor (a new consumer and a look at the stream) at every Block.
+func TestTheTailKeepsItsCursorOverASlowLink(t *testing.T) {
+	srv := testserver.NATS(t)
+	const block = 200 * time.Millisecond
+	l, err := Open(t.Context(), "nats://"+slowLink(t, srv.Addr, 40*time.Millisecond), Options{Stream: "slow", Block: block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	api := watchAPI(t, srv.URL())
+	appendN(t, l, 1)
+	if page, err := l.ReadWait(t.Context(), 0, 10); err != nil || len(page) != 1 {
+		t.Fatalf("ReadWait(0): %d events, %v", len(page), err)
+	}
+	made := api.creates.Load()
+	// Ten pulls stand and end in turn while no event comes.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*block)
+	defer cancel()
+	if _, err := l.ReadWait(ctx, 1, 10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadWait(1) with nothing to read: %v, want the deadline", err)
+	}
+	if err := api.watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := api.creates.Load() - made
+	t.Logf("%d consumers made", n)
+	if n > 1 {
+		t.Errorf("the tail made %d consumers while waiting through 10 pulls, want at most 1", n)
+	}
 }
