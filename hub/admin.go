@@ -146,7 +146,7 @@ func (h *Hub) TrimThrough(ctx context.Context, id string) (int64, error) {
 	if !ok {
 		return 0, ErrTrimUnsupported
 	}
-	seq, err := h.resolve(ctx, id)
+	seq, _, err := h.resolve(ctx, id)
 	switch {
 	case errors.Is(err, ErrTrimmed):
 		return 0, nil
@@ -170,6 +170,7 @@ func (h *Hub) TrimKeep(ctx context.Context, keep int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	h.recheck(info.Epoch)
 	if info.Events <= keep {
 		return 0, nil
 	}

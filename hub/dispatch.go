@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"slices"
@@ -16,10 +17,19 @@ func (h *Hub) dispatch(pos uint64) {
 	defer h.wg.Done()
 	failures := 0
 	for {
-		events, err := h.next(pos)
+		h.tailMu.Lock()
+		tail := h.tail
+		h.tailMu.Unlock()
+		events, err := h.next(tail, pos)
 		switch {
 		case h.ctx.Err() != nil || errors.Is(err, ErrClosed):
 			return
+		case tail.Err() != nil:
+			h.tailMu.Lock()
+			h.tail, h.tailCancel = context.WithCancel(h.ctx)
+			h.tailMu.Unlock()
+			pos = h.replaced(pos)
+			continue
 		case errors.Is(err, ErrReplaced):
 			pos = h.replaced(pos)
 			continue
@@ -58,11 +68,11 @@ func (h *Hub) wakeQueued() {
 
 // next waits for and reads the events after pos: in one call to a Tailer,
 // in two to any other log.
-func (h *Hub) next(pos uint64) ([]*Event, error) {
+func (h *Hub) next(ctx context.Context, pos uint64) ([]*Event, error) {
 	if t, ok := h.log.(Tailer); ok {
-		return t.ReadWait(h.ctx, pos, h.opts.ReplayBatch)
+		return t.ReadWait(ctx, pos, h.opts.ReplayBatch)
 	}
-	if err := h.log.Wait(h.ctx, pos); err != nil {
+	if err := h.log.Wait(ctx, pos); err != nil {
 		return nil, err
 	}
 	// The append that woke the dispatcher made it the next goroutine to
@@ -73,7 +83,21 @@ func (h *Hub) next(pos uint64) ([]*Event, error) {
 	// log, docs/benchmarks.md "Publishing") this took the hub from 10 to
 	// under 2 writes per publish, and halved its CPU per publish.
 	runtime.Gosched()
-	return h.log.Read(h.ctx, pos, h.opts.ReplayBatch)
+	return h.log.Read(ctx, pos, h.opts.ReplayBatch)
+}
+
+// recheck is told the epoch an Info outside the dispatcher reported. A
+// log owes ErrReplaced only until Info is called, and that may be a
+// subscriber's or a history request's call, not the dispatcher's; so when
+// the epoch is not the hub's, the dispatcher's wait is cut short and it
+// reads Info itself (replaced).
+func (h *Hub) recheck(epoch string) {
+	if epoch == h.Epoch() {
+		return
+	}
+	h.tailMu.Lock()
+	h.tailCancel()
+	h.tailMu.Unlock()
 }
 
 // replaced handles a log whose storage was wiped or replaced: positions of
@@ -91,13 +115,23 @@ func (h *Hub) replaced(pos uint64) uint64 {
 	if info.Epoch == h.Epoch() {
 		return pos // already taken (a log may report one replacement twice)
 	}
+	return h.adopt(info)
+}
+
+// adopt takes the new epoch of a replaced log, as replaced says.
+func (h *Hub) adopt(info Info) uint64 {
 	h.opts.Logger.Error("the log was replaced; ending every subscription so clients reset",
 		"old", h.Epoch(), "new", info.Epoch, "last", info.Last)
-	h.epoch.Store(&info.Epoch)
-	h.reg.mu.RLock()
+	// All under the write lock: a subscription registers either before,
+	// and is ended, or after, with the new epoch and its position. The
+	// recent frames are of the old epoch: resumers of the new one must
+	// not be served them (their Seqs start again).
+	h.reg.mu.Lock()
+	h.recent.reset(info.Last)
+	h.reg.epoch.Store(&info.Epoch)
 	h.reg.dispatched.Store(info.Last)
-	h.reg.mu.RUnlock()
-	h.reg.endAll(ErrReplaced)
+	h.reg.endLocked(ErrReplaced)
+	h.reg.mu.Unlock()
 	return info.Last
 }
 
@@ -108,7 +142,12 @@ func (h *Hub) replaced(pos uint64) uint64 {
 func (h *Hub) skipTrimmed(pos uint64) uint64 {
 	info, err := h.log.Info(h.ctx)
 	if err != nil {
+		h.opts.Logger.Error("reading the log after events were trimmed", "err", err)
+		h.pause(1)
 		return pos
+	}
+	if info.Epoch != h.Epoch() {
+		return h.adopt(info) // this Info may be the one the replacement waited for
 	}
 	h.opts.Logger.Error("dispatcher fell behind retention; ending every subscription so clients resume",
 		"after", pos, "first", info.First)

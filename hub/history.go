@@ -77,6 +77,7 @@ func (h *Hub) History(ctx context.Context, req HistoryRequest) (HistoryPage, err
 	if err != nil {
 		return HistoryPage{}, err
 	}
+	h.recheck(info.Epoch)
 	page.Next = FormatID(h.Epoch(), pos)
 	page.More = info.Last > pos
 	return page, nil
@@ -84,12 +85,14 @@ func (h *Hub) History(ctx context.Context, req HistoryRequest) (HistoryPage, err
 
 func (h *Hub) historyStart(ctx context.Context, after string) (uint64, error) {
 	if after != "" {
-		return h.resolve(ctx, after)
+		seq, _, err := h.resolve(ctx, after)
+		return seq, err
 	}
 	info, err := h.log.Info(ctx)
 	if err != nil {
 		return 0, err
 	}
+	h.recheck(info.Epoch)
 	if info.First == 0 {
 		return 0, nil
 	}

@@ -89,7 +89,6 @@ func (o *Options) setDefaults() {
 type Hub struct {
 	log       Log
 	opts      Options
-	epoch     atomic.Pointer[string] // changes only when the log is replaced
 	selectors *SelectorCache
 	reg       registry
 	recent    recent
@@ -102,10 +101,15 @@ type Hub struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
-	beat   atomic.Pointer[chan struct{}] // closed at every heartbeat
-	beats  atomic.Uint64                 // heartbeats so far: how idle subscriptions notice time passing
+	// tail bounds the dispatcher's wait on the log; recheck cancels it
+	// when another caller's Info saw a new epoch (see recheck).
+	tailMu     sync.Mutex
+	tail       context.Context
+	tailCancel context.CancelFunc
+	wg         sync.WaitGroup
+	closed     atomic.Bool
+	beat       atomic.Pointer[chan struct{}] // closed at every heartbeat
+	beats      atomic.Uint64                 // heartbeats so far: how idle subscriptions notice time passing
 }
 
 // New returns a hub that publishes to and delivers from log, and starts its
@@ -122,13 +126,14 @@ func New(log Log, opts Options) (*Hub, error) {
 		opts:      opts,
 		selectors: NewSelectorCache(opts.SelectorCacheSize),
 	}
-	h.epoch.Store(&info.Epoch)
 	h.reg.init()
+	h.reg.epoch.Store(&info.Epoch)
 	h.reg.dispatched.Store(info.Last)
 	h.recent.init(opts.RecentBytes, info.Last)
 	beat := make(chan struct{})
 	h.beat.Store(&beat)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.tail, h.tailCancel = context.WithCancel(h.ctx)
 	h.wg.Add(1)
 	go h.dispatch(info.Last)
 	if opts.Heartbeat > 0 {
@@ -140,7 +145,7 @@ func New(log Log, opts Options) (*Hub, error) {
 
 // Epoch returns the epoch of the hub's log, the first part of the ids it
 // assigns.
-func (h *Hub) Epoch() string { return *h.epoch.Load() }
+func (h *Hub) Epoch() string { return *h.reg.epoch.Load() }
 
 // Selector returns the compiled form of a topic selector, from the hub's
 // bounded cache, for front doors that match topics themselves (for example

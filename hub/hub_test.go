@@ -648,3 +648,55 @@ func TestASubscriberOfTwoTopicsIsQueuedOnce(t *testing.T) {
 		t.Fatalf("%d subscribers cut off as slow, want none", slow)
 	}
 }
+
+// TestAnOverflowDuringReplayThenAShortPageLosesNothing: a resuming
+// subscriber's queue overflows while it replays, so the events dispatched
+// meanwhile are dropped for the replay to read from the log; a short page
+// before the last of them must not end the replay, or the ones between
+// would never come.
+func TestAnOverflowDuringReplayThenAShortPageLosesNothing(t *testing.T) {
+	log := memory.New(memory.Options{})
+	h, err := hub.New(shortPages{log}, hub.Options{ReplayBatch: 8, RecentBytes: -1, QueueSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Close()
+		log.Close()
+	})
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, publish(t, h, hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i + 1)})...)
+	}
+	eventually(t, func() bool { return h.Stats().LastSeq == 5 })
+	s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}, LastEventID: ids[0]})
+	// 6 to 9 fill the queue of 4; 10 to 15 overflow it.
+	for i := 6; i <= 15; i++ {
+		publish(t, h, hub.Event{Topics: []string{"t"}, Data: fmt.Sprint(i)})
+	}
+	eventually(t, func() bool { return h.Stats().LastSeq == 15 })
+	var got []string
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var buf [][]byte
+	for published := false; len(got) == 0 || got[len(got)-1] != "16"; {
+		if !published && !s.CatchingUp() {
+			publish(t, h, hub.Event{Topics: []string{"t"}, Data: "16"})
+			published = true
+		}
+		buf, err = s.Next(ctx, buf)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		for _, b := range buf {
+			if f := frameOf(b); f.data != "" {
+				got = append(got, f.data)
+			}
+		}
+	}
+	for i, d := range got {
+		if want := fmt.Sprint(i + 2); d != want {
+			t.Fatalf("got %v, want 2 to 16 in order", got)
+		}
+	}
+}

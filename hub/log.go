@@ -30,8 +30,11 @@ import (
 //     writes), must not carry on in the old epoch, which would give the lost
 //     Seqs to other events: it fails Append, Read and Wait with an error
 //     wrapping ErrReplaced until Info, which reports the new epoch, is
-//     called. The dispatcher then ends every subscription, whose clients
-//     resume and are told with a ResetType event that their position is gone.
+//     called. The hub then ends every subscription, whose clients resume
+//     and are told with a ResetType event that their position is gone; it
+//     also does so when an Info it made for a subscriber or a history
+//     request reports an epoch other than its own, so a log may stop
+//     answering ErrReplaced after any call of Info.
 //   - Trimming removes the oldest events only, and a Read that would step
 //     over removed events reports ErrTrimmed instead.
 //   - Calls to a log across a network are bounded in time: while the engine

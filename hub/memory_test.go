@@ -79,3 +79,33 @@ func TestIdleSubscriptionShrinksAfterABurst(t *testing.T) {
 		}
 	}
 }
+
+// TestAFrameLargerThanTheQueueBudgetStillReachesAnIdleSubscriber: a valid
+// event whose frame exceeds QueueBytes (data of line ends grows about
+// sixfold when framed) goes into an empty queue; only a subscriber that
+// has not taken what came before is cut off.
+func TestAFrameLargerThanTheQueueBudgetStillReachesAnIdleSubscriber(t *testing.T) {
+	h := newHub(t, hub.Options{QueueBytes: 10_000, Heartbeat: -1}, hub.Retention{})
+	idle := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	if _, err := idle.Next(t.Context(), nil); err != nil { // the position frame
+		t.Fatal(err)
+	}
+	behind := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+	publish(t, h, hub.Event{Topics: []string{"t"}, Data: "first"})
+	next(t, idle, 1)
+	big := strings.Repeat("x\n", 2_500) + "x" // 5,001 bytes of data, a frame of about 20,000
+	publish(t, h, hub.Event{Topics: []string{"t"}, Data: big})
+	if f := next(t, idle, 1); len(f) != 1 || f[0].data != big {
+		t.Fatalf("the idle subscriber got %d frames, want the big event", len(f))
+	}
+	eventually(t, func() bool { return h.Stats().SlowDisconnects == 1 })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var err error
+	for err == nil {
+		_, err = behind.Next(ctx, nil)
+	}
+	if !errors.Is(err, hub.ErrSlowSubscriber) {
+		t.Fatalf("the subscriber that had not taken the first event ended with %v, want ErrSlowSubscriber", err)
+	}
+}

@@ -24,6 +24,10 @@ type registry struct {
 	// receive live: those after dispatched. It is atomic because other
 	// readers (Stats) may load it while the dispatcher stores it.
 	dispatched atomic.Uint64
+	// epoch is the epoch of the log the hub serves (Hub.Epoch). It is
+	// stored under the write lock, with dispatched, when the log is
+	// replaced, so add returns a position and the epoch it belongs to.
+	epoch atomic.Pointer[string]
 }
 
 func (r *registry) init() {
@@ -32,17 +36,18 @@ func (r *registry) init() {
 }
 
 // add registers s and returns the Seq of the last event dispatched before
-// it. It reports false, registering nothing, once the registry is closed.
-func (r *registry) add(s *Subscription) (uint64, bool) {
+// it, and the epoch that Seq is of. It reports false, registering nothing,
+// once the registry is closed.
+func (r *registry) add(s *Subscription) (uint64, string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return 0, false
+		return 0, "", false
 	}
 	r.count++
 	if !s.exactOnly() {
 		r.patterns[s] = struct{}{}
-		return r.dispatched.Load(), true
+		return r.dispatched.Load(), *r.epoch.Load(), true
 	}
 	for _, sel := range s.selectors {
 		set := r.exact[sel.raw]
@@ -52,7 +57,7 @@ func (r *registry) add(s *Subscription) (uint64, bool) {
 		}
 		set[s] = struct{}{}
 	}
-	return r.dispatched.Load(), true
+	return r.dispatched.Load(), *r.epoch.Load(), true
 }
 
 func (r *registry) remove(s *Subscription) {

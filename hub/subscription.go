@@ -70,6 +70,7 @@ type Subscription struct {
 	queued    int      // bytes of the frames in queue, at most h.opts.QueueBytes
 	live      bool     // replay finished: overflow now means too slow
 	overflow  bool     // the queue overflowed while replaying
+	dropped   uint64   // Seq of the last event dropped by the overflow
 	err       error    // why the subscription ended
 	signal    chan struct{}
 	ready     func() // from OnReady, called after signal
@@ -77,7 +78,7 @@ type Subscription struct {
 
 	// The rest is owned by the goroutine calling Next.
 	pos       uint64   // Seq of the last event delivered or skipped
-	since     uint64   // Seq dispatched when it registered: later ones are queued
+	since     uint64   // Seq the replay must reach: later ones are queued
 	replaying bool     // events after pos are read from the log
 	first     [][]byte // frames to deliver before anything else
 	spare     []queued
@@ -105,9 +106,9 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	if s.allowed, err = h.parseSelectors(req.Allowed, false); err != nil {
 		return nil, err
 	}
-	reset := ""
+	reset, resolved := "", ""
 	if req.LastEventID != "" {
-		s.pos, err = h.resolve(ctx, req.LastEventID)
+		s.pos, resolved, err = h.resolve(ctx, req.LastEventID)
 		switch {
 		case err == nil:
 			s.replaying = true
@@ -121,16 +122,24 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	}
 	s.live = !s.replaying
 	h.fig.describe(s, req, h.opts.Now())
-	dispatched, ok := h.reg.add(s)
+	dispatched, epoch, ok := h.reg.add(s)
 	if !ok {
 		return nil, ErrHubClosed // Close ran while this was being set up
 	}
 	s.after = req.LastEventID
 	s.since = dispatched
-	if !s.replaying {
+	switch {
+	case resolved != "" && resolved != epoch:
+		// The id was resolved in another epoch than the hub serves: the
+		// log was replaced in between, and the hub has taken the new
+		// epoch or is about to. The position means nothing here; the
+		// client reconnects and is answered in the new epoch.
+		s.replaying = false
+		s.end(ErrReplaced)
+	case !s.replaying:
 		s.pos = dispatched
-		s.first = [][]byte{h.positionFrame(dispatched, reset, req.LastEventID)}
-		s.after = FormatID(h.Epoch(), dispatched)
+		s.first = [][]byte{h.positionFrame(epoch, dispatched, reset, req.LastEventID)}
+		s.after = FormatID(epoch, dispatched)
 	}
 	h.fig.opened(s, reset)
 	return s, nil
@@ -161,34 +170,36 @@ func (h *Hub) parseSelectors(raw []string, required bool) ([]*Selector, error) {
 	return sels, nil
 }
 
-// resolve returns the Seq of the event with the given id: a hub-assigned id
-// of this log's epoch is parsed, any other id is looked up.
-func (h *Hub) resolve(ctx context.Context, id string) (uint64, error) {
+// resolve returns the Seq of the event with the given id, and the epoch of
+// the log it was resolved in: a hub-assigned id of this log's epoch is
+// parsed, any other id is looked up.
+func (h *Hub) resolve(ctx context.Context, id string) (uint64, string, error) {
 	info, err := h.log.Info(ctx)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
+	h.recheck(info.Epoch)
 	seq, err := uint64(0), error(nil)
 	if epoch, n, ok := ParseID(id); ok && epoch == info.Epoch {
 		if n > info.Last {
-			return 0, fmt.Errorf("%w: %q is beyond the end of the log", ErrNotFound, id)
+			return 0, info.Epoch, fmt.Errorf("%w: %q is beyond the end of the log", ErrNotFound, id)
 		}
 		seq = n
 	} else if seq, err = h.log.Lookup(ctx, id); err != nil {
-		return 0, err
+		return 0, info.Epoch, err
 	}
 	if seq+1 < info.First {
-		return 0, fmt.Errorf("%w: %q is older than the log's retention", ErrTrimmed, id)
+		return 0, info.Epoch, fmt.Errorf("%w: %q is older than the log's retention", ErrTrimmed, id)
 	}
-	return seq, nil
+	return seq, info.Epoch, nil
 }
 
 // positionFrame tells a subscriber that starts live where it stands: an "id"
 // field without data sets the client's last event id without dispatching an
 // event, so even a client that drops before its first event resumes without
 // a gap. With a reset reason it is a ResetType event instead.
-func (h *Hub) positionFrame(pos uint64, reason, lastEventID string) []byte {
-	id := FormatID(h.Epoch(), pos)
+func (h *Hub) positionFrame(epoch string, pos uint64, reason, lastEventID string) []byte {
+	id := FormatID(epoch, pos)
 	if reason == "" {
 		return []byte("id: " + id + "\n\n")
 	}
@@ -252,15 +263,25 @@ func (s *Subscription) enqueue(frames []queued) (slow, wake bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range frames {
+		// A frame larger than the whole budget still goes into an empty
+		// queue: it could never be queued otherwise, and every live
+		// subscriber of its topics would be cut off for one valid event
+		// (data of line ends grows about sixfold when framed).
+		full := len(s.queue) >= s.h.opts.QueueSize ||
+			(s.queued+len(f.frame) > s.h.opts.QueueBytes && len(s.queue) > 0)
 		switch {
-		case s.err != nil || s.overflow:
+		case s.err != nil:
 			return slow, wake
-		case (len(s.queue) >= s.h.opts.QueueSize || s.queued+len(f.frame) > s.h.opts.QueueBytes) && !s.live:
+		case s.overflow:
+			s.dropped = frames[len(frames)-1].seq
+			return slow, wake
+		case full && !s.live:
 			// Replay is still running: drop the queue and let the replay
 			// read these events from the log instead.
 			s.overflow = true
+			s.dropped = frames[len(frames)-1].seq
 			return slow, wake
-		case len(s.queue) >= s.h.opts.QueueSize || s.queued+len(f.frame) > s.h.opts.QueueBytes:
+		case full:
 			s.err = ErrSlowSubscriber
 			return true, true
 		default:
@@ -476,8 +497,11 @@ func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.overflow {
-		// Events were dropped while the queue was full; the log has them.
+		// Events were dropped while the queue was full; the log has them,
+		// and the replay must reach the last of them before a short page
+		// may end it (replayLog).
 		s.overflow = false
+		s.since = max(s.since, s.dropped)
 		clear(s.queue)
 		s.queue = s.queue[:0]
 		s.queued = 0
@@ -492,8 +516,9 @@ func (s *Subscription) replay(ctx context.Context, out [][]byte) ([][]byte, erro
 // more is true unless the batch reached the end of the log. A log may
 // return a short page before its end (an engine's reply cap, a pull that
 // expired), so a short page ends the replay only once it has reached the
-// events dispatched since s registered, which its queue holds; stopping
-// earlier would skip the events in between.
+// events dispatched since s registered, which its queue holds, and any
+// its queue dropped while full (since); stopping earlier would skip the
+// events in between.
 func (s *Subscription) replayLog(ctx context.Context, out [][]byte) (_ [][]byte, more bool, err error) {
 	events, err := s.h.log.Read(ctx, s.pos, s.h.opts.ReplayBatch)
 	if err != nil {
