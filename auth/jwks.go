@@ -96,19 +96,38 @@ func (j *jwks) fetch(ctx context.Context, wait bool) error {
 	j.attempted = j.opts.Now()
 	j.mu.Unlock()
 
-	set, err := j.get(ctx)
-
+	// The fetch is the set's, not the caller's: it counts against
+	// JWKSMinRefresh, so were it cut short when the caller goes away, any
+	// client could keep the set from ever being refreshed by sending a
+	// made-up kid and hanging up. It runs to its own bound instead, and the
+	// caller waits for it as long as its ctx allows.
+	go func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
+		defer cancel()
+		set, err := j.get(fctx)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.fetching, j.fetchFailed = nil, err
+		close(done)
+		if err != nil {
+			j.opts.Logger.Warn("fetching the JWKS failed; keeping the keys fetched before", "url", j.opts.JWKSURL, "err", err)
+			return
+		}
+		j.set, j.fetched = set, j.opts.Now()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.fetching, j.fetchFailed = nil, err
-	close(done)
-	if err != nil {
-		j.opts.Logger.Warn("fetching the JWKS failed; keeping the keys fetched before", "url", j.opts.JWKSURL, "err", err)
-		return err
-	}
-	j.set, j.fetched = set, j.opts.Now()
-	return nil
+	return j.fetchFailed
 }
+
+// jwksFetchTimeout bounds one fetch of the set, whatever the HTTP client's
+// own timeout.
+const jwksFetchTimeout = 10 * time.Second
 
 // get fetches and parses the set.
 func (j *jwks) get(ctx context.Context) ([]Key, error) {

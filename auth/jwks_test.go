@@ -217,6 +217,31 @@ func TestJWKSConcurrentUnknownKidShareOneFetch(t *testing.T) {
 	}
 }
 
+// TestJWKSFetchOutlivesTheRequestThatCausedIt: anyone may send a token
+// with a made-up kid, and the fetch it causes counts against
+// JWKSMinRefresh. Were that fetch cut short when its client hangs up, one
+// such request a minute would keep the set from ever being refreshed:
+// newly published keys refused, revoked ones still accepted. The fetch
+// runs to its end, and a token signed with the key it brought verifies.
+func TestJWKSFetchOutlivesTheRequestThatCausedIt(t *testing.T) {
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	srv := newKeyServer(t, jwkOf("k1", "ES256", ecKeys()["ES256"].Public()))
+	v := newVerifier(t, Options{JWKSURL: srv.URL, JWKSMinRefresh: time.Minute, Now: clock.Now})
+	srv.set(http.StatusOK, jwkOf("k2", "ES256", ecKeys()["ES256"].Public()))
+	clock.Advance(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up
+	if _, err := v.Verify(ctx, token(t, "ES256", "made-up")); err == nil {
+		t.Fatal("a token with a made-up kid verified")
+	}
+	if _, err := v.Verify(context.Background(), token(t, "ES256", "k2")); err != nil {
+		t.Fatalf("a token signed with the key published before the hung-up fetch: %v", err)
+	}
+	if n := srv.fetches.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2 (the first at New, the one the hung-up request caused)", n)
+	}
+}
+
 func TestNewFailsWhenTheJWKSCannotBeFetched(t *testing.T) {
 	bad := newKeyServer(t)
 	bad.set(http.StatusNotFound)
