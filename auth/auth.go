@@ -138,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 		}
 	}
 	parserOpts := []jwt.ParserOption{
+		jwt.WithStrictDecoding(), // the unused bits of a part's last character are zero
 		jwt.WithValidMethods(opts.Algorithms),
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithTimeFunc(opts.Now),
@@ -180,6 +181,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
+	if !compact(token) {
+		return nil, fmt.Errorf("%w: token is malformed: a token is three base64url parts joined by dots, without padding or white space", ErrInvalidToken)
+	}
 	now := v.opts.Now()
 	if c, ok := v.cache.get(token, now, v.opts.Leeway); ok {
 		return c, nil
@@ -193,6 +197,26 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	v.cache.put(token, &c, now)
 	return &c, nil
+}
+
+// compact reports whether token is spelled as a JWS compact serialisation
+// strictly is: three parts of base64url characters, no padding. Go's
+// base64 decoder skips CR and LF anywhere, and the parser takes any
+// spelling it decodes; so one token had endless spellings, each a token of
+// its own to the per-token publish rate and to the verified-token cache.
+// With this and strict decoding a token has exactly one.
+func compact(token string) bool {
+	dots := 0
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case c == '.':
+			dots++
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return dots == 2
 }
 
 // keyFor returns the keys that may check t: those fitting its algorithm

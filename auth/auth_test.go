@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"net/http/httptest"
@@ -186,6 +188,40 @@ func TestVerifyRejects(t *testing.T) {
 	}
 	if _, err := NewVerifier(key).Verify(context.Background(), ""); !errors.Is(err, ErrNoToken) {
 		t.Errorf("empty token: err = %v, want ErrNoToken", err)
+	}
+}
+
+// TestATokenHasOneSpelling: base64 decoders skip line ends and ignore the
+// unused bits of a part's last character, so one signed token could be
+// sent in many spellings, each new to the per-token publish rate and to
+// the verified-token cache. Only the token as signed verifies.
+func TestATokenHasOneSpelling(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for _, alg := range []string{"HS256", "EdDSA"} {
+		tok := must(SignClaims(alg, signer(alg), "", claims([]string{"*"}, nil)))
+		v := newVerifier(t, Options{Algorithms: []string{alg}, Keys: []Key{{Key: public(alg)}}})
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatalf("%s: the token as signed: %v", alg, err)
+		}
+		dot := strings.LastIndexByte(tok, '.')
+		last := strings.IndexByte(alphabet, tok[len(tok)-1])
+		sameBits := tok[:len(tok)-1] + string(alphabet[last^1]) // the lowest bit is unused
+		a, errA := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+		b, errB := base64.RawURLEncoding.DecodeString(sameBits[dot+1:])
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Fatalf("%s: the respelt signature decodes to other bytes (%v, %v)", alg, errA, errB)
+		}
+		for name, other := range map[string]string{
+			"a line end in the payload": tok[:dot-4] + "\n" + tok[dot-4:],
+			"CR LF after the signature": tok + "\r\n",
+			"padding":                   tok + "=",
+			"unused bits set":           sameBits,
+			"a space inside":            tok[:dot] + " " + tok[dot:],
+		} {
+			if _, err := v.Verify(context.Background(), other); !errors.Is(err, ErrInvalidToken) {
+				t.Errorf("%s, %s: err = %v, want ErrInvalidToken", alg, name, err)
+			}
+		}
 	}
 }
 
