@@ -404,6 +404,9 @@ func TestHostilePublishEncoding(t *testing.T) {
 		{"empty topic", `{"topic":"","topics":[""]}`, "topic must be 1 to"},
 		{"negative retry", `{"topic":"t","retry":-1}`, "retry must not be negative"},
 		{"retry beyond int64", `{"topic":"t","retry":1e30}`, "invalid JSON"},
+		// In milliseconds it fits an int64, as a time.Duration it would
+		// wrap around to 448µs.
+		{"retry beyond a duration", `{"topic":"t","retry":18446744073710}`, "retry must be at most"},
 		{"retry not whole", `{"topic":"t","retry":1.5}`, "invalid JSON"},
 		{"nested too deep", strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "invalid JSON"},
 		{"topic too long", `{"topic":"` + strings.Repeat("t", hub.MaxTopicLen+1) + `"}`, "topic must be 1 to"},
@@ -413,6 +416,38 @@ func TestHostilePublishEncoding(t *testing.T) {
 		cases = append(cases, hostile{name: c.name, send: publish(publisher, c.body), status: 400, msg: c.msg})
 	}
 	runHostile(t, cases)
+}
+
+// TestHostilePublishIntoTheReservedNamespace: both doors share one hub,
+// so the native door refuses the topics of the Mercure door's own
+// subscription events as the Mercure door does, even to a token that may
+// publish everywhere.
+func TestHostilePublishIntoTheReservedNamespace(t *testing.T) {
+	forged := `{"topic":"https://example.com/.well-known/mercure/subscriptions/t/urn:uuid:1","data":"{}","private":true}`
+	runHostile(t, []hostile{
+		{name: "a subscription event", send: publish(publisher, forged), status: 403, msg: "reserved",
+			check: func(t *testing.T, f *fixture, _ *http.Response) {
+				if n := f.h.Stats().Published; n != 0 {
+					t.Fatalf("%d events published from a refused request", n)
+				}
+			}},
+		{name: "in a batch's second event", status: 403, msg: "reserved",
+			send: publish(publisher, `[{"topic":"t"},`+forged+`]`)},
+	})
+}
+
+// TestHostileBrokenPublishBody: a body whose chunked framing is broken
+// cannot be read; the publisher is told so, never answered 200 with
+// nothing published.
+func TestHostileBrokenPublishBody(t *testing.T) {
+	runHostile(t, []hostile{{name: "a bad chunk size", status: 400, msg: "could not be read",
+		send: raw("POST /publish HTTP/1.1\r\nHost: x\r\nAuthorization: " + publisher +
+			"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+		check: func(t *testing.T, f *fixture, _ *http.Response) {
+			if n := f.h.Stats().Published; n != 0 {
+				t.Fatalf("%d events published from an unreadable body", n)
+			}
+		}}})
 }
 
 func TestHostilePublishSizes(t *testing.T) {

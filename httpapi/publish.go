@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -45,7 +46,12 @@ func (a *API) servePublish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if le := (*limitError)(nil); errors.As(err, &le) {
 			writeLimit(w, le)
+			return
 		}
+		// A body that broke off or was framed wrongly (a bad chunk). A
+		// client that went away reads no answer; one still there must not
+		// take silence for success.
+		writeError(w, http.StatusBadRequest, "the body could not be read: "+err.Error(), "")
 		return
 	}
 	events, batch, err := a.decodePublish(body)
@@ -149,6 +155,10 @@ func strictUnmarshal(body []byte, v any) error {
 	return nil
 }
 
+// maxRetryMillis is the largest retry a time.Duration holds, in
+// milliseconds: a larger one would wrap around to a tiny or negative delay.
+const maxRetryMillis = int64(time.Duration(1<<63-1) / time.Millisecond)
+
 // event turns a request into an event. Data may be a JSON string (sent as
 // its text) or any other JSON value (sent as compact JSON).
 func (p *publishRequest) event() (hub.Event, error) {
@@ -158,6 +168,9 @@ func (p *publishRequest) event() (hub.Event, error) {
 	}
 	if p.Retry < 0 {
 		return ev, errors.New("retry must not be negative")
+	}
+	if p.Retry > maxRetryMillis {
+		return ev, fmt.Errorf("retry must be at most %d milliseconds", maxRetryMillis)
 	}
 	ev.Retry = time.Duration(p.Retry) * time.Millisecond
 	switch {
@@ -279,6 +292,11 @@ func (a *API) subscriberRights(w http.ResponseWriter, r *http.Request) (allowed 
 func (a *API) authorizePublish(c *auth.Claims, events []hub.Event) error {
 	for _, ev := range events {
 		for _, t := range ev.Topics {
+			if strings.Contains(t, reservedTopic) {
+				// Both doors share one hub: the Mercure door's subscription
+				// events must not be forged through this one either.
+				return fmt.Errorf("topic %q is in the hub's reserved %s namespace", t, reservedTopic)
+			}
 			if !a.allowed(c.Mercure.Publish, t) {
 				return fmt.Errorf("this token may not publish to topic %q", t)
 			}
