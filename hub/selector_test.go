@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +29,30 @@ func TestSelectorMatch(t *testing.T) {
 		{"https://example.com/search{?q,lang}", "https://example.com/search?x=1", false},
 		{"board/{board}/tasks/{task}", "board/7/tasks/42", true},
 		{"a.b/{x}", "aXb/1", false}, // literal parts are not patterns
+		// {var:N} expands to at most N characters of one value, so a token
+		// granted users/{id:3} is not granted users/123456789.
+		{"https://example.com/users/{id:3}", "https://example.com/users/123", true},
+		{"https://example.com/users/{id:3}", "https://example.com/users/12", true},
+		{"https://example.com/users/{id:3}", "https://example.com/users/1234", false},
+		{"https://example.com/users/{id:3}", "https://example.com/users/1,2", false}, // one value, not a list
+		{"https://example.com/users/{id}", "https://example.com/users/1,2,3", true},  // a list
+		{"https://example.com/users/{id:3}", "https://example.com/users/1,2,3", false},
+		{"https://example.com/users/{name:2}", "https://example.com/users/J%C3%BC", true}, // two characters, encoded
+		{"https://example.com/users/{name:2}", "https://example.com/users/J%C3%BCr", false},
+		{"{/p:1}/x", "/a/x", true},
+		{"{/p:1}/x", "/ab/x", false},
+		{"{?q:2}", "?q=ab", true},
+		{"{?q:2}", "?q=abc", false},
+		{"{?q:2,lang}", "?q=ab&lang=en", true},
+		{"{?q:2,lang}", "?lang=en", true},
+		{"{?q:2,lang}", "?q=abc&lang=en", false},
+		{"{?q:2,lang}", "?q=abcdef&q=ab", false}, // each value is checked, not the last alone
+		{"{?q:2,list*}", "?q=ab&list=x&list=y", true},
+		{"{/a:1,b}", "/x/yz", true},
+		{"{/a:1,b}", "/xy/z", false},
+		{"t/{id:1500}", "t/" + strings.Repeat("a", 1010), true}, // over any topic's length
+		{"t/{id:1001}", "t/" + strings.Repeat("a", 1001), true},
+		{"t/{id:1001}", "t/" + strings.Repeat("a", 1002), false},
 	} {
 		s, err := ParseSelector(tc.selector)
 		if err != nil {
@@ -42,7 +67,8 @@ func TestSelectorMatch(t *testing.T) {
 }
 
 func TestParseSelectorRejectsMalformed(t *testing.T) {
-	for _, raw := range []string{"", "books/{id", "books/id}", "books/{}", "books/{=x}", "books/{a b}", string(make([]byte, MaxTopicLen+1))} {
+	for _, raw := range []string{"", "books/{id", "books/id}", "books/{}", "books/{=x}", "books/{a b}", string(make([]byte, MaxTopicLen+1)),
+		"books/{id:zz}", "books/{id:}", "books/{id:0}", "books/{id:03}", "books/{id:10000}", "books/{id:3*}", "books/{id:-1}", "{?a:1,b,c,d,e,f,g,h,i}"} {
 		if _, err := ParseSelector(raw); !errors.Is(err, ErrInvalidSelector) {
 			t.Errorf("ParseSelector(%q) = %v, want ErrInvalidSelector", raw, err)
 		}
