@@ -44,9 +44,7 @@ func (h *Hub) History(ctx context.Context, req HistoryRequest) (HistoryPage, err
 	if s.selectors, err = h.parseSelectors(req.Topics, true); err != nil {
 		return HistoryPage{}, err
 	}
-	if s.allowed, err = h.parseSelectors(req.Allowed, false); err != nil {
-		return HistoryPage{}, err
-	}
+	s.allowed = h.parseAllowed(req.Allowed)
 	pos, err := h.historyStart(ctx, req.After)
 	if err != nil {
 		return HistoryPage{}, err

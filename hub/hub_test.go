@@ -190,6 +190,32 @@ func TestPrivateEventsNeedAllowedTopics(t *testing.T) {
 	}
 }
 
+// TestATokensRightsAreNotHeldToTheRequestsLimits: a token may hold more
+// subscribe selectors than a request may send, and one that does not
+// compile; it grants what the others allow, in a stream and in history,
+// rather than the request being refused for what its token holds.
+func TestATokensRightsAreNotHeldToTheRequestsLimits(t *testing.T) {
+	h := newHub(t, hub.Options{}, hub.Retention{})
+	var rights []string
+	for i := range hub.MaxTopics + 36 {
+		rights = append(rights, fmt.Sprint("rooms/", i))
+	}
+	rights = append(rights, "rooms/{bad", "users/{id}")
+	s, err := h.Subscribe(t.Context(), hub.SubscribeRequest{Topics: []string{"users/7"}, Allowed: rights})
+	if err != nil {
+		t.Fatalf("Subscribe with a token of %d selectors: %v", len(rights), err)
+	}
+	t.Cleanup(s.Close)
+	publish(t, h, hub.Event{Topics: []string{"users/7"}, Data: "secret", Private: true})
+	if f := next(t, s, 1); f[0].data != "secret" {
+		t.Errorf("stream: got %+v, want the private event", f)
+	}
+	page, err := h.History(t.Context(), hub.HistoryRequest{Topics: []string{"users/7"}, Allowed: rights})
+	if err != nil || len(page.Events) != 1 || page.Events[0].Data != "secret" {
+		t.Errorf("history: %+v, %v; want the private event", page, err)
+	}
+}
+
 func TestPublishRejectsBadInputAndAppendsNothing(t *testing.T) {
 	h := newHub(t, hub.Options{MaxDataBytes: 10}, hub.Retention{})
 	publish(t, h, hub.Event{Topics: []string{"t"}, ID: "taken"})

@@ -103,9 +103,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	if s.selectors, err = h.parseSelectors(req.Topics, true); err != nil {
 		return nil, err
 	}
-	if s.allowed, err = h.parseSelectors(req.Allowed, false); err != nil {
-		return nil, err
-	}
+	s.allowed = h.parseAllowed(req.Allowed)
 	reset, resolved := "", ""
 	if req.LastEventID != "" {
 		s.pos, resolved, err = h.resolve(ctx, req.LastEventID)
@@ -151,6 +149,20 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 // Mercure's Last-Event-ID response header carries it, so a client can
 // tell whether it missed anything.
 func (s *Subscription) After() string { return s.after }
+
+// parseAllowed compiles the selectors of a token's rights. They are the
+// issuer's, not the request's: none of the request's limits applies, and
+// one that does not compile grants nothing (as on the publish side)
+// rather than refusing the request for what the token holds.
+func (h *Hub) parseAllowed(raw []string) []*Selector {
+	sels := make([]*Selector, 0, len(raw))
+	for _, r := range raw {
+		if s, err := h.selectors.Get(r); err == nil {
+			sels = append(sels, s)
+		}
+	}
+	return sels
+}
 
 func (h *Hub) parseSelectors(raw []string, required bool) ([]*Selector, error) {
 	if required && len(raw) == 0 {
