@@ -2,6 +2,7 @@ package logtest
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -182,6 +183,23 @@ func (s *suite) testReadAfterAndLimit(t *testing.T) {
 			if e.Data != "e-"+strconv.Itoa(int(e.Seq-1)) {
 				t.Fatalf("Seq %d holds %q", e.Seq, e.Data)
 			}
+		}
+	}
+}
+
+// testReadWithAHugeLimit: a limit beyond any log, up to math.MaxInt, reads
+// what there is, as a limit just large enough would; an implementation that
+// adds the limit to a position must not overflow.
+func (s *suite) testReadWithAHugeLimit(t *testing.T) {
+	l, c := s.open(t, hub.Retention{})
+	appendOK(t, l, events(c, "e", 10)...)
+	for _, limit := range []int{1 << 62, math.MaxInt - 1, math.MaxInt} {
+		for _, after := range []uint64{0, 1, 9, 10} {
+			got, err := l.Read(ctx(t), after, limit)
+			if err != nil {
+				t.Fatalf("Read(%d, %d): %v", after, limit, err)
+			}
+			wantSeqs(t, got, after+1, 10)
 		}
 	}
 }

@@ -99,6 +99,7 @@ func Run(t *testing.T, f Factory) {
 		{"DuplicateIDWithinBatch", s.testDuplicateIDWithinBatch},
 		{"EmptyIDsAreNotIndexed", s.testEmptyIDsAreNotIndexed},
 		{"ReadAfterAndLimit", s.testReadAfterAndLimit},
+		{"ReadWithAHugeLimit", s.testReadWithAHugeLimit},
 		{"RetentionByCount", s.testRetentionByCount},
 		{"RetentionByAge", s.testRetentionByAge},
 		{"RetentionByBytes", s.testRetentionByBytes},

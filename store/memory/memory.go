@@ -204,7 +204,7 @@ func (l *Log) Read(ctx context.Context, after uint64, limit int) ([]*hub.Event, 
 		return nil, nil
 	}
 	i := int(after + 1 - l.first)
-	j := min(i+limit, len(l.events))
+	j := i + min(limit, len(l.events)-i) // not i+limit: a huge limit overflows
 	return slices.Clone(l.events[i:j]), nil
 }
 
