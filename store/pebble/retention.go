@@ -13,7 +13,8 @@ import (
 // returns the new state. It works from the front of the log and stops at the
 // first event it keeps, so its cost follows what it removes, not what the log
 // holds. The deletions are committed without fsync: should a crash lose
-// them, the next trim removes those events again.
+// them, the next trim removes those events again (TrimThrough, which no
+// retention would repeat, makes its own durable afterwards).
 func (l *Log) trim(st state) state { return l.trimTo(st, 0) }
 
 // trimTo is trim that also removes every event with Seq at most through,
