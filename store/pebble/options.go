@@ -94,6 +94,12 @@ type Options struct {
 	// fs is the file system under the engine; nil means the real one.
 	// Tests in this package set it to watch the engine's writes and syncs.
 	fs vfs.FS
+	// trimBatch is the most events one trim commit removes; 0 means
+	// defaultTrimBatch. afterTrimBatch, if set, is called by the writer
+	// after each such commit, with the state it committed (already
+	// published unless it is the trim's last). Tests set them.
+	trimBatch      int
+	afterTrimBatch func(state)
 }
 
 func (o *Options) setDefaults() {
@@ -114,6 +120,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.fs == nil {
 		o.fs = vfs.Default
+	}
+	if o.trimBatch <= 0 {
+		o.trimBatch = defaultTrimBatch
 	}
 }
 

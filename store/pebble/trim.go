@@ -43,7 +43,7 @@ func (l *Log) serveTrim(t trimRequest) {
 	before := l.st.first
 	st := l.trimTo(l.st, min(t.through, l.st.last))
 	l.publish(st, false)
-	// The removal was committed without fsync, as the retention's are; a
+	// The removal was committed without fsync, as the retention's is; a
 	// durable commit of the state after it makes it durable too, since the
 	// engine's WAL only ever reaches the disk as a prefix. It is made even
 	// when nothing was removed now, for an earlier trim of the retention
