@@ -99,7 +99,7 @@ func (o *Options) setDefaults() {
 type Loop struct {
 	opts   Options
 	poller poller
-	ctx    context.Context // canceled when the loop stops; sources read with it
+	ctx    context.Context // canceled when the loop stops or Shutdown's ctx ends; sources read with it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	queue  readyQueue
@@ -181,7 +181,8 @@ func (l *Loop) Len() int {
 
 // Shutdown stops taking streams and waits until every stream has ended
 // (their sources end them: a hub that closes ends all its subscriptions).
-// When ctx ends first, the remaining streams are closed at once. Then the
+// When ctx ends first, the remaining streams are closed at once, and the
+// context their sources read with is canceled, so none is waited for. Then the
 // loop's goroutines stop. It may be called more than once, also
 // concurrently; every call returns when the loop has stopped.
 func (l *Loop) Shutdown(ctx context.Context) error {
@@ -194,6 +195,9 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 	case <-l.drained:
 	case <-ctx.Done():
 		err = ctx.Err()
+		// Let go of the workers waiting in a source's read (a replay
+		// from a store that does not answer) before waiting for them.
+		l.cancel()
 		for _, c := range l.snapshot() {
 			c.kill.Store(true)
 			c.schedule()
