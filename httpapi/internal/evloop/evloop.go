@@ -281,16 +281,24 @@ func (l *Loop) tick(beat <-chan struct{}) {
 				c.schedule()
 			}
 		case now := <-sweep.C:
-			limit := now.Add(-l.opts.WriteTimeout).UnixNano()
-			for _, c := range l.snapshot() {
-				if since := c.blockedSince.Load(); since != 0 && since < limit {
-					c.timedOut.Store(true)
-					l.timeouts.Add(1)
-					c.kill.Store(true)
-					c.schedule()
-				}
-			}
+			l.sweep(now)
 		}
+	}
+}
+
+// sweep closes the streams blocked past the write timeout at now. A
+// stream is counted once: it may wait for a worker over several sweeps,
+// and one closed already (by Shutdown) is not counted.
+func (l *Loop) sweep(now time.Time) {
+	limit := now.Add(-l.opts.WriteTimeout).UnixNano()
+	for _, c := range l.snapshot() {
+		since := c.blockedSince.Load()
+		if since == 0 || since >= limit || c.kill.Load() || !c.timedOut.CompareAndSwap(false, true) {
+			continue
+		}
+		l.timeouts.Add(1)
+		c.kill.Store(true) // after timedOut, so the worker that ends it logs why
+		c.schedule()
 	}
 }
 
