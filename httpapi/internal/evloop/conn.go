@@ -37,6 +37,7 @@ type conn struct {
 	blockedSince atomic.Int64 // unix nanos since pending waits for the socket; 0: not blocked
 	catchingUp   atomic.Bool  // the source is sending a backlog: served after live streams
 	cu           CatchingUp   // src, if it says so; nil otherwise
+	inBacklog    bool         // queued in the backlog line (guarded by the ready queue's lock)
 
 	// Owned by the worker serving the stream.
 	pending []byte // bytes the socket did not take yet
@@ -78,6 +79,14 @@ func (c *conn) schedule() {
 			return
 		}
 	}
+}
+
+// close marks the stream to close and has a worker close it soon, ahead
+// of the streams catching up.
+func (c *conn) close() {
+	c.kill.Store(true)
+	c.schedule()
+	c.l.queue.expedite(c)
 }
 
 // A worker serves streams; its buffers are shared by all of them.

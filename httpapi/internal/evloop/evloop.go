@@ -199,8 +199,7 @@ func (l *Loop) Shutdown(ctx context.Context) error {
 		// from a store that does not answer) before waiting for them.
 		l.cancel()
 		for _, c := range l.snapshot() {
-			c.kill.Store(true)
-			c.schedule()
+			c.close()
 		}
 		<-l.drained
 	}
@@ -297,8 +296,7 @@ func (l *Loop) sweep(now time.Time) {
 			continue
 		}
 		l.timeouts.Add(1)
-		c.kill.Store(true) // after timedOut, so the worker that ends it logs why
-		c.schedule()
+		c.close() // after timedOut, so the worker that ends it logs why
 	}
 }
 
@@ -361,15 +359,35 @@ func (q *readyQueue) init(maxBacklog int) {
 	q.maxBacklog = maxBacklog
 }
 
+// push queues c. A stream to close goes in the live line even while it
+// catches up: closing it is quick, and in the backlog line it could wait
+// long, holding its socket and its unsent bytes.
 func (q *readyQueue) push(c *conn) {
 	q.mu.Lock()
-	if c.catchingUp.Load() {
+	if c.catchingUp.Load() && !c.kill.Load() {
+		c.inBacklog = true
 		q.backlog.push(c)
 	} else {
 		q.live.push(c)
 	}
 	q.mu.Unlock()
 	q.cond.Signal()
+}
+
+// expedite moves c, marked to close since it was queued, from the backlog
+// line to the live one. Its place in the backlog line is left behind, and
+// skipped when its turn comes.
+func (q *readyQueue) expedite(c *conn) {
+	q.mu.Lock()
+	moved := c.inBacklog
+	if moved {
+		c.inBacklog = false
+		q.live.push(c)
+	}
+	q.mu.Unlock()
+	if moved {
+		q.cond.Signal()
+	}
 }
 
 // pop waits for a stream to serve; backlog says it came from the backlog
@@ -384,8 +402,12 @@ func (q *readyQueue) pop() (c *conn, backlog, ok bool) {
 		case q.live.len() > 0:
 			return q.live.pop(), false, true
 		case q.backlog.len() > 0 && q.serving < q.maxBacklog:
-			q.serving++
-			return q.backlog.pop(), true, true
+			if c := q.backlog.pop(); c.inBacklog { // else: expedited
+				c.inBacklog = false
+				q.serving++
+				return c, true, true
+			}
+			continue
 		}
 		q.cond.Wait()
 	}

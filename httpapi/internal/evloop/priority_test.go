@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,4 +85,53 @@ func TestUnsentBytesBoundAStalledStream(t *testing.T) {
 	f.publish(hub.Event{Topics: []string{"s"}, Data: strings.Repeat("x", 800<<10)})
 	stalled := &client{conn: conn, ended: src.ended}
 	stalled.waitEnded(t, "800 KiB left unsent with a budget of 64 KiB")
+}
+
+// fallingBehind is a stream that starts live, is sent one large frame,
+// and then falls back to catching up (as a subscription whose queue
+// overflowed resumes from the log); it reports when the loop closes it.
+type fallingBehind struct {
+	sent   atomic.Bool
+	closed chan struct{}
+}
+
+func (s *fallingBehind) Poll(ctx context.Context, buf [][]byte) ([][]byte, error) {
+	if s.sent.Swap(true) {
+		return buf[:0], nil
+	}
+	return append(buf[:0], make([]byte, 1<<20)), nil
+}
+
+func (s *fallingBehind) OnReady(func())   {}
+func (s *fallingBehind) Close()           { close(s.closed) }
+func (s *fallingBehind) CatchingUp() bool { return s.sent.Load() }
+
+// TestATimedOutStreamIsClosedWhileBacklogsWait: a stream closed for the
+// write timeout while it is catching up is closed at once, not queued
+// behind the backlogs, which may hold every place they are allowed for
+// long: till then it would keep its socket and its unsent bytes.
+func TestATimedOutStreamIsClosedWhileBacklogsWait(t *testing.T) {
+	f := newFixture(t, hub.Options{}, evloop.Options{Workers: 2, WriteTimeout: 100 * time.Millisecond, MaxUnsent: 64 << 20})
+	stuck := &stuckBacklog{polling: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(func() { close(stuck.release) })
+	_, server := f.dial()
+	if err := f.loop.Add(server, stuck, false); err != nil {
+		t.Fatal(err)
+	}
+	<-stuck.polling // the only backlog place (Workers-1) is taken
+	conn, server := f.dial()
+	conn.(*net.TCPConn).SetReadBuffer(4096) // and the client never reads
+	server.(*net.TCPConn).SetWriteBuffer(4096)
+	src := &fallingBehind{closed: make(chan struct{})}
+	if err := f.loop.Add(server, src, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-src.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a stream blocked past its write timeout of 100ms is still open after 10s: %+v", f.loop.Figures())
+	}
+	if got := f.loop.Figures(); got.Streams != 1 || got.WriteTimeouts != 1 {
+		t.Errorf("figures after the write timeout: %+v, want the backlog's stream left and 1 write timeout", got)
+	}
 }
