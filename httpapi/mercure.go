@@ -245,6 +245,14 @@ func (s *expiringSource) Poll(ctx context.Context, buf [][]byte) ([][]byte, erro
 	return s.Source.Poll(ctx, buf)
 }
 
+// CatchingUp forwards the wrapped source's answer, so the event loop
+// still serves this stream's replay after live streams; a source that
+// cannot say is live.
+func (s *expiringSource) CatchingUp() bool {
+	cu, ok := s.Source.(interface{ CatchingUp() bool })
+	return ok && cu.CatchingUp()
+}
+
 func (s *expiringSource) Next(ctx context.Context, buf [][]byte) ([][]byte, error) {
 	frames, err := s.Source.Next(ctx, buf)
 	if err == nil && s.now().After(s.expires) {
