@@ -433,17 +433,24 @@ func (q *readyQueue) close() {
 	q.cond.Broadcast()
 }
 
-// fifo is a queue of streams that reuses its memory.
+// fifo is a queue of streams that reuses its memory: it holds a few times
+// as many slots as the most streams it held at once (at most four), also
+// when it never empties.
 type fifo struct {
 	items []*conn
-	head  int
+	head  int // items[:head] are popped
 }
 
 func (f *fifo) len() int { return len(f.items) - f.head }
 
 func (f *fifo) push(c *conn) {
-	if f.head > 0 && f.head == len(f.items) {
-		f.items, f.head = f.items[:0], 0 // empty: start over at the front
+	// Rather than grow, move the queued streams to the front when at
+	// least half the slots are popped ones: each move is paid for by as
+	// many pops, so a push still costs O(1) on average.
+	if f.head > 0 && len(f.items) == cap(f.items) && f.head >= len(f.items)/2 {
+		n := copy(f.items, f.items[f.head:])
+		clear(f.items[n:]) // do not keep the moved streams alive twice
+		f.items, f.head = f.items[:n], 0
 	}
 	f.items = append(f.items, c)
 }

@@ -31,3 +31,35 @@ func TestAWriteTimeoutIsCountedOncePerStream(t *testing.T) {
 		t.Errorf("%d streams queued, want the stalled one, once", n)
 	}
 }
+
+// TestALineThatNeverEmptiesKeepsItsMemoryBounded: a line of the ready
+// queue that is never empty (a busy loop) reuses its memory, holding about
+// as many slots as streams queued, and keeps them in order.
+func TestALineThatNeverEmptiesKeepsItsMemoryBounded(t *testing.T) {
+	var f fifo
+	streams := make([]*conn, 10)
+	for i := range streams {
+		streams[i] = &conn{fd: i}
+	}
+	pushed, popped := 0, 0
+	push := func() { f.push(streams[pushed%len(streams)]); pushed++ }
+	for range 3 {
+		push()
+	}
+	for range 500_000 { // between 3 and 5 queued, never empty
+		push()
+		push()
+		for range 2 {
+			if got, want := f.pop(), streams[popped%len(streams)]; got != want {
+				t.Fatalf("after %d pushes, popped stream %d, want %d", pushed, got.fd, want.fd)
+			}
+			popped++
+		}
+	}
+	if got, want := f.len(), pushed-popped; got != want {
+		t.Fatalf("len = %d, want %d", got, want)
+	}
+	if c := cap(f.items); c > 64 {
+		t.Errorf("a line holding at most 5 streams keeps %d slots after a million pushes", c)
+	}
+}
