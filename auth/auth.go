@@ -199,6 +199,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	return &c, nil
 }
 
+// Lapsed reports whether c, the claims of a token v accepted, has expired
+// since: its exp and the leeway have passed on v's clock, so v would now
+// refuse the token. Claims without exp never lapse.
+func (v *Verifier) Lapsed(c *Claims) bool {
+	return c != nil && c.ExpiresAt != nil && v.opts.Now().After(c.ExpiresAt.Add(v.opts.Leeway))
+}
+
 // compact reports whether token is spelled as a JWS compact serialisation
 // strictly is: three parts of base64url characters, no padding. Go's
 // base64 decoder skips CR and LF anywhere, and the parser takes any

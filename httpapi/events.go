@@ -19,9 +19,12 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, err)
 		return
 	}
-	var ok bool
-	if req.Allowed, ok = a.subscriberRights(w, r); !ok {
+	claims, ok := a.subscriberRights(w, r)
+	if !ok {
 		return
+	}
+	if claims != nil {
+		req.Allowed = claims.Mercure.Subscribe
 	}
 	sub, err := a.hub.Subscribe(r.Context(), req)
 	if err != nil {
@@ -35,7 +38,7 @@ func (a *API) serveEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	a.streams.Serve(w, r, sub)
+	a.streams.Serve(w, r, expiring(sub, a.subscribers(), claims))
 }
 
 // subscribeRequest reads what a stream asks for from its query (or body)

@@ -36,9 +36,12 @@ func (a *API) serveHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Limit = n
 	}
-	var ok bool
-	if req.Allowed, ok = a.subscriberRights(w, r); !ok {
+	claims, ok := a.subscriberRights(w, r)
+	if !ok {
 		return
+	}
+	if claims != nil {
+		req.Allowed = claims.Mercure.Subscribe
 	}
 	page, err := a.hub.History(r.Context(), req)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/internal/stream"
@@ -43,14 +42,13 @@ type mercure struct {
 	a    *API
 	opts MercureOptions
 	subs subscriberList
-	now  func() time.Time // the clock token expiry is checked against
 }
 
 func newMercure(a *API, opts MercureOptions) *mercure {
 	if opts.CookieName == "" {
 		opts.CookieName = auth.CookieName
 	}
-	m := &mercure{a: a, opts: opts, now: time.Now}
+	m := &mercure{a: a, opts: opts}
 	m.subs.init()
 	return m
 }
@@ -218,28 +216,35 @@ func (m *mercure) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if m.opts.Subscriptions {
 		src = m.subs.join(context.WithoutCancel(r.Context()), m, sub, req.Topics, claims, requested)
 	}
-	if claims != nil && claims.ExpiresAt != nil {
-		src = &expiringSource{Source: src, expires: claims.ExpiresAt.Time, now: m.now}
-	}
+	src = expiring(src, m.a.subscribers(), claims)
 	m.a.streams.Serve(w, r, src)
 }
 
 // errTokenExpired ends a stream whose token has expired.
 var errTokenExpired = errors.New("the subscriber's token expired")
 
-// expiringSource ends its stream at the first delivery after its token's
-// expiry, as Mercure closes a subscriber's connection then: what the token
-// allowed is not sent past its lifetime. The client reconnects (with a
-// fresh token, or is refused) and resumes from its last event id, so
-// nothing is lost.
+// expiring wraps src, a stream opened with claims verified by v, so that
+// it ends at the first delivery after the token lapses, as Mercure closes
+// a subscriber's connection then: what the token allowed is not sent past
+// its lifetime, on either door. The lapse is v's, leeway included: a
+// token accepted inside the leeway must not be cut off at once, or its
+// client would reconnect in a loop until the leeway ran out. The client
+// reconnects (with a fresh token, or is refused) and resumes from its last
+// event id, so nothing is lost.
+func expiring(src stream.Source, v *auth.Verifier, claims *auth.Claims) stream.Source {
+	if v == nil || claims == nil || claims.ExpiresAt == nil {
+		return src
+	}
+	return &expiringSource{Source: src, lapsed: func() bool { return v.Lapsed(claims) }}
+}
+
 type expiringSource struct {
 	stream.Source
-	expires time.Time
-	now     func() time.Time
+	lapsed func() bool
 }
 
 func (s *expiringSource) Poll(ctx context.Context, buf [][]byte) ([][]byte, error) {
-	if s.now().After(s.expires) {
+	if s.lapsed() {
 		return buf[:0], errTokenExpired
 	}
 	return s.Source.Poll(ctx, buf)
@@ -255,7 +260,7 @@ func (s *expiringSource) CatchingUp() bool {
 
 func (s *expiringSource) Next(ctx context.Context, buf [][]byte) ([][]byte, error) {
 	frames, err := s.Source.Next(ctx, buf)
-	if err == nil && s.now().After(s.expires) {
+	if err == nil && s.lapsed() {
 		return frames[:0], errTokenExpired
 	}
 	return frames, err

@@ -274,23 +274,31 @@ func TestMercureHeartbeat(t *testing.T) {
 }
 
 // TestMercureStreamEndsWhenTheTokenExpires: nothing a token allowed is
-// sent past its expiry; the stream ends at the next delivery instead, and
-// the client resumes from its last event id with a fresh token.
+// sent past its expiry, on either door; the stream ends at the next
+// delivery instead, and the client resumes from its last event id with a
+// fresh token. Expiry is the verifier's, leeway included: a stream is not
+// cut off while its token would still verify, or its client would
+// reconnect in a loop until the leeway ran out.
 func TestMercureStreamEndsWhenTheTokenExpires(t *testing.T) {
-	for _, perStream := range []bool{false, true} {
-		t.Run(map[bool]string{false: "event loop", true: "goroutine per stream"}[perStream], func(t *testing.T) {
-			testTokenExpiry(t, perStream)
-		})
+	for _, door := range []string{MercurePath, "/events"} {
+		for _, perStream := range []bool{false, true} {
+			t.Run(door+map[bool]string{false: " event loop", true: " goroutine per stream"}[perStream], func(t *testing.T) {
+				testTokenExpiry(t, door, perStream)
+			})
+		}
 	}
 }
 
-func testTokenExpiry(t *testing.T, goroutinePerStream bool) {
+func testTokenExpiry(t *testing.T, door string, goroutinePerStream bool) {
 	h := newHub(t)
-	api := New(h, Options{Verifier: auth.NewVerifier(testKey), Mercure: &MercureOptions{},
-		GoroutinePerStream: goroutinePerStream})
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	api.mercure.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	v, err := auth.New(context.Background(), auth.Options{Keys: []auth.Key{{Key: testKey}},
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := New(h, Options{Verifier: v, Mercure: &MercureOptions{}, GoroutinePerStream: goroutinePerStream})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		h.Close()
@@ -298,22 +306,32 @@ func testTokenExpiry(t *testing.T, goroutinePerStream bool) {
 		_ = api.Drain(context.Background())
 	})
 	pub := mercureToken(t, testKey, allRights, nil, nil)
-	expiring := func() string {
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-			"exp": time.Now().Add(time.Hour).Unix(), "mercure": map[string]any{"subscribe": []string{"t"}},
-		}).SignedString(testKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+	exp := time.Now().Add(time.Hour)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"exp": exp.Unix(), "mercure": map[string]any{"subscribe": []string{"t"}},
+	}).SignedString(testKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s := subscribe(t, srv, "topic=t", expiring())
-	first := mustPublish(t, srv, pub, url.Values{"topic": {"t"}, "data": {"1"}, "private": {"on"}})
-	if ev := s.next(t); ev.ID != first {
+	open := func(query string) *eventStream {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+door+"?"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return openEvents(t, req)
+	}
+	private := func(data string) string {
+		return mustPublish(t, srv, pub, url.Values{"topic": {"t"}, "data": {data}, "private": {"on"}})
+	}
+	s := open("topic=t")
+	if first, ev := private("1"), s.next(t); ev.ID != first {
 		t.Fatalf("got %q, want %q", ev.ID, first)
 	}
-	clock.Add(int64(2 * time.Hour))
-	second := mustPublish(t, srv, pub, url.Values{"topic": {"t"}, "data": {"2"}, "private": {"on"}})
+	clock.Store(exp.Add(10 * time.Second).UnixNano()) // past exp, inside the 30 s leeway
+	second := private("2")
+	if ev := s.next(t); ev.ID != second {
+		t.Fatalf("inside the leeway: got %q, want %q", ev.ID, second)
+	}
+	clock.Store(exp.Add(31 * time.Second).UnixNano())
+	third := private("3")
 	select {
 	case ev, ok := <-s.events:
 		if ok {
@@ -323,9 +341,9 @@ func testTokenExpiry(t *testing.T, goroutinePerStream bool) {
 		t.Fatal("the stream did not end when its token expired")
 	}
 	clock.Store(time.Now().UnixNano())
-	again := subscribe(t, srv, "topic=t&lastEventID="+url.QueryEscape(first), expiring())
-	if ev := again.next(t); ev.ID != second {
-		t.Fatalf("resumed with %q, want %q", ev.ID, second)
+	again := open("topic=t&lastEventID=" + url.QueryEscape(second))
+	if ev := again.next(t); ev.ID != third {
+		t.Fatalf("resumed with %q, want %q", ev.ID, third)
 	}
 }
 

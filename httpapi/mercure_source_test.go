@@ -25,11 +25,10 @@ func TestMercureSourcesSayWhetherTheyAreCatchingUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	far := time.Now().Add(time.Hour)
 	wrapped := map[string]stream.Source{
-		"expiring":         &expiringSource{Source: sub, expires: far, now: time.Now},
+		"expiring":         &expiringSource{Source: sub, lapsed: func() bool { return false }},
 		"leaving":          &leavingSource{Subscription: sub, leave: func() {}},
-		"expiring leaving": &expiringSource{Source: &leavingSource{Subscription: sub, leave: func() {}}, expires: far, now: time.Now},
+		"expiring leaving": &expiringSource{Source: &leavingSource{Subscription: sub, leave: func() {}}, lapsed: func() bool { return false }},
 	}
 	catchingUp := func(want bool) {
 		t.Helper()
@@ -64,7 +63,7 @@ func TestMercureSourcesSayWhetherTheyAreCatchingUp(t *testing.T) {
 // TestAnExpiringSourceOverOneThatCannotSayIsLive: a wrapped source that
 // does not say whether it is catching up is served as live.
 func TestAnExpiringSourceOverOneThatCannotSayIsLive(t *testing.T) {
-	var src any = &expiringSource{Source: silentSource{}, expires: time.Now().Add(time.Hour), now: time.Now}
+	var src any = &expiringSource{Source: silentSource{}, lapsed: func() bool { return false }}
 	if cu, ok := src.(evloop.CatchingUp); ok && cu.CatchingUp() {
 		t.Error("an expiring source over one that cannot say reports catching up")
 	}

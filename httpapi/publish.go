@@ -270,11 +270,12 @@ func (a *API) publisherClaims(w http.ResponseWriter, r *http.Request) *auth.Clai
 	return claims
 }
 
-// subscriberRights returns the private topics a reader's token allows:
-// none without a token. A request without a token is answered 401 when
+// subscriberRights returns the claims of a reader's token, whose
+// subscribe selectors are the private topics it may read: nil without a
+// token. A request without a token is answered 401 when
 // anonymous readers are refused, and so is one with an invalid token;
 // then ok is false.
-func (a *API) subscriberRights(w http.ResponseWriter, r *http.Request) (allowed []string, ok bool) {
+func (a *API) subscriberRights(w http.ResponseWriter, r *http.Request) (claims *auth.Claims, ok bool) {
 	token, _ := auth.FromRequest(r)
 	if token == "" && !a.opts.RefuseAnonymous {
 		return nil, true
@@ -284,7 +285,7 @@ func (a *API) subscriberRights(w http.ResponseWriter, r *http.Request) (allowed 
 		writeAuthError(w, err)
 		return nil, false
 	}
-	return claims.Mercure.Subscribe, true
+	return claims, true
 }
 
 // authorizePublish checks that every topic of every event is one the
