@@ -45,7 +45,7 @@ func (h *Hub) History(ctx context.Context, req HistoryRequest) (HistoryPage, err
 		return HistoryPage{}, err
 	}
 	s.allowed = h.parseAllowed(req.Allowed)
-	pos, err := h.historyStart(ctx, req.After)
+	pos, err := h.historyStart(ctx, req.After, s.allowed)
 	if err != nil {
 		return HistoryPage{}, err
 	}
@@ -81,9 +81,9 @@ func (h *Hub) History(ctx context.Context, req HistoryRequest) (HistoryPage, err
 	return page, nil
 }
 
-func (h *Hub) historyStart(ctx context.Context, after string) (uint64, error) {
+func (h *Hub) historyStart(ctx context.Context, after string, allowed []*Selector) (uint64, error) {
 	if after != "" {
-		seq, _, err := h.resolve(ctx, after)
+		seq, _, err := h.resolveFor(ctx, after, allowed)
 		return seq, err
 	}
 	info, err := h.log.Info(ctx)

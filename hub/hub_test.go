@@ -174,6 +174,40 @@ func TestUnresumableIDIsAnsweredWithReset(t *testing.T) {
 	}
 }
 
+// TestAPrivateEventsIDIsUnknownToThoseItIsNotFor: a publisher's id can be
+// guessed (invoice-2026-0042); resuming from the id of a private event the
+// reader may not receive, or reading history after it, is answered as an
+// unknown id, so the reader learns neither that it exists nor where it
+// stands. A reader allowed the event resumes from it. Both with the
+// event among the hub's recent frames and read from the log.
+func TestAPrivateEventsIDIsUnknownToThoseItIsNotFor(t *testing.T) {
+	for _, recent := range []int{0, -1} {
+		t.Run(fmt.Sprint("recent bytes ", recent), func(t *testing.T) {
+			h := newHub(t, hub.Options{RecentBytes: recent}, hub.Retention{})
+			ids := publish(t, h,
+				hub.Event{Topics: []string{"users/7"}, Data: "secret", Private: true, ID: "invoice-42"},
+				hub.Event{Topics: []string{"users/7", "news"}, Data: "public"},
+			)
+			eventually(t, func() bool { return h.Stats().LastSeq == 2 })
+			for _, tc := range []struct {
+				name    string
+				allowed []string
+				reset   bool
+			}{{"anonymous", nil, true}, {"other rights", []string{"users/8"}, true}, {"allowed", []string{"users/{id}"}, false}} {
+				s := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"users/7", "news"}, Allowed: tc.allowed, LastEventID: "invoice-42"})
+				f := next(t, s, 1)[0]
+				if got := f.typ == hub.ResetType; got != tc.reset || (!tc.reset && f.id != ids[1]) {
+					t.Errorf("%s: resuming from the private event's id got %+v, want reset %v", tc.name, f, tc.reset)
+				}
+				_, err := h.History(t.Context(), hub.HistoryRequest{Topics: []string{"news"}, Allowed: tc.allowed, After: "invoice-42"})
+				if got := errors.Is(err, hub.ErrNotFound); got != tc.reset {
+					t.Errorf("%s: history after the private event's id: %v, want not found %v", tc.name, err, tc.reset)
+				}
+			}
+		})
+	}
+}
+
 func TestPrivateEventsNeedAllowedTopics(t *testing.T) {
 	h := newHub(t, hub.Options{}, hub.Retention{})
 	anon := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"*"}})

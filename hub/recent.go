@@ -93,6 +93,22 @@ func (r *recent) reset(pos uint64) {
 	r.after = pos
 }
 
+// lookup returns the topics and private flag of the event at seq, if the
+// entries hold it.
+func (r *recent) lookup(seq uint64) (topics []string, private, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.maxBytes <= 0 || seq <= r.after {
+		return nil, false, false
+	}
+	i := sort.Search(r.n, func(i int) bool { return r.ring[(r.head+i)%len(r.ring)].seq >= seq })
+	if i == r.n {
+		return nil, false, false
+	}
+	e := &r.ring[(r.head+i)%len(r.ring)]
+	return e.topics, e.private, e.seq == seq
+}
+
 // read appends to out the frames s wants among the events after s.pos, at
 // most limit events and about maxBytes of frames, and advances s.pos past
 // the events it looked at. ok is false, and nothing changes, when the

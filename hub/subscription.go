@@ -106,7 +106,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	s.allowed = h.parseAllowed(req.Allowed)
 	reset, resolved := "", ""
 	if req.LastEventID != "" {
-		s.pos, resolved, err = h.resolve(ctx, req.LastEventID)
+		s.pos, resolved, err = h.resolveFor(ctx, req.LastEventID, s.allowed)
 		switch {
 		case err == nil:
 			s.replaying = true
@@ -204,6 +204,32 @@ func (h *Hub) resolve(ctx context.Context, id string) (uint64, string, error) {
 		return 0, info.Epoch, fmt.Errorf("%w: %q is older than the log's retention", ErrTrimmed, id)
 	}
 	return seq, info.Epoch, nil
+}
+
+// resolveFor is resolve for a reader with the given rights. A publisher's
+// id of a private event the reader may not receive is answered as
+// unknown: its existence, and its place in the log, are not the reader's
+// to learn (an id such as invoice-2026-0042 could be guessed). The hub's
+// own ids of this epoch tell nothing of the sort, and are not looked at.
+func (h *Hub) resolveFor(ctx context.Context, id string, allowed []*Selector) (uint64, string, error) {
+	seq, epoch, err := h.resolve(ctx, id)
+	if e, _, ok := ParseID(id); err != nil || (ok && e == epoch) || seq == 0 {
+		return seq, epoch, err
+	}
+	topics, private, ok := h.recent.lookup(seq)
+	if !ok {
+		evs, rerr := h.log.Read(ctx, seq-1, 1)
+		switch {
+		case rerr != nil && !errors.Is(rerr, ErrTrimmed):
+			return 0, epoch, rerr
+		case len(evs) == 1 && evs[0].Seq == seq:
+			topics, private = evs[0].Topics, evs[0].Private
+		}
+	}
+	if private && !matchAny(allowed, topics) {
+		return 0, epoch, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return seq, epoch, nil
 }
 
 // positionFrame tells a subscriber that starts live where it stands: an "id"
