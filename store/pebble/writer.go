@@ -125,15 +125,15 @@ func (l *Log) syncLoop() {
 // gather adds the Appends already waiting to group, up to MaxGroup events.
 // Under SyncAlways it may then wait a little for more (see grouping).
 func (l *Log) gather(group []*request, g *grouping) []*request {
-	n := len(group[0].events)
-	take := func(r *request) {
-		group = append(group, r)
+	n := 0
+	for _, r := range group {
 		n += len(r.events)
 	}
 	for waiting := true; waiting && n < l.opts.MaxGroup; {
 		select {
 		case r := <-l.reqs:
-			take(r)
+			group = append(group, r)
+			n += len(r.events)
 		default:
 			waiting = false
 		}
@@ -142,12 +142,19 @@ func (l *Log) gather(group []*request, g *grouping) []*request {
 	if wait <= 0 || n >= l.opts.MaxGroup {
 		return group
 	}
+	return l.await(group, n, want, wait)
+}
+
+// await adds Appends to group, which holds n events, as they arrive, until
+// it has want requests or MaxGroup events, wait passed or the log closes.
+func (l *Log) await(group []*request, n, want int, wait time.Duration) []*request {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for n < l.opts.MaxGroup && len(group) < want {
 		select {
 		case r := <-l.reqs:
-			take(r)
+			group = append(group, r)
+			n += len(r.events)
 		case <-t.C:
 			return group
 		case <-l.quit:

@@ -37,30 +37,49 @@ func TestGroupsWaitOnlyForReturningPublishers(t *testing.T) {
 	}
 }
 
-// TestGatherTakesTheAppendsItWaitsFor: a waiting group commits as soon as
+// TestAGroupTakesTheAppendsItWaitsFor: a waiting group commits as soon as
 // the Appends it waits for arrived, and after its wait without them.
-func TestGatherTakesTheAppendsItWaitsFor(t *testing.T) {
+// (await, not gather: which requests gather finds already queued, and so
+// how many more it waits for, depends on when the senders ran.)
+func TestAGroupTakesTheAppendsItWaitsFor(t *testing.T) {
 	l := &Log{reqs: make(chan *request), quit: make(chan struct{}), opts: Options{MaxGroup: 4096}}
 	req := func() *request { return &request{events: []*hub.Event{{}}} }
 	// The wait is long enough that only the three Appends can end it.
-	g := grouping{answered: 3, took: time.Hour, most: time.Hour}
 	go func() {
 		for range 3 {
 			l.reqs <- req()
 		}
 	}()
-	if group := l.gather([]*request{req()}, &g); len(group) != 4 {
+	if group := l.await([]*request{req()}, 1, 4, time.Hour); len(group) != 4 {
 		t.Fatalf("a group waiting for 3 more took %d requests, want 4", len(group))
 	}
 	// Nobody comes: the group commits alone once its wait is over.
-	g = grouping{answered: 3, took: time.Millisecond}
-	if group := l.gather([]*request{req()}, &g); len(group) != 1 {
+	if group := l.await([]*request{req()}, 1, 4, time.Millisecond); len(group) != 1 {
 		t.Fatalf("a group with nobody coming took %d requests, want 1", len(group))
+	}
+	// MaxGroup events end the wait too.
+	l.opts.MaxGroup = 3
+	go func() { l.reqs <- &request{events: []*hub.Event{{}, {}}} }()
+	if group := l.await([]*request{req()}, 1, 10, time.Hour); len(group) != 2 {
+		t.Fatalf("a group reaching MaxGroup took %d requests, want 2", len(group))
 	}
 	// Close ends a wait at once.
 	close(l.quit)
-	g = grouping{answered: 3, took: time.Hour, most: time.Hour}
-	if group := l.gather([]*request{req()}, &g); len(group) != 1 {
+	if group := l.await([]*request{req()}, 1, 4, time.Hour); len(group) != 1 {
 		t.Fatalf("a group at Close took %d requests, want 1", len(group))
+	}
+}
+
+// TestGatherTakesWhatIsQueuedAndWaitsOnlyUnderSyncAlways: gather takes every
+// Append already queued, and with nothing to wait for returns at once.
+func TestGatherTakesWhatIsQueuedAndWaitsOnlyUnderSyncAlways(t *testing.T) {
+	l := &Log{reqs: make(chan *request, 8), quit: make(chan struct{}), opts: Options{MaxGroup: 4096, Sync: SyncBatch}}
+	req := func() *request { return &request{events: []*hub.Event{{}}} }
+	for range 3 {
+		l.reqs <- req()
+	}
+	g := grouping{answered: 8, took: time.Hour, most: time.Hour}
+	if group := l.gather([]*request{req()}, &g); len(group) != 4 {
+		t.Fatalf("gather took %d requests of 1 and 3 queued, want 4", len(group))
 	}
 }
