@@ -263,8 +263,11 @@ func (p *Parser) makeRoom() {
 	} else if unread == 0 && len(p.buf) > keepSize {
 		p.buf = make([]byte, readSize)
 	} else if unread == len(p.buf) {
-		limit := p.maxEventSize() + len(bom) + 1
-		grown := make([]byte, max(min(2*len(p.buf), limit), len(p.buf)+1))
+		// Double, but not beyond the limit plus room for a BOM. The room
+		// left is computed as a difference so that a limit near the
+		// largest int does not overflow into growing one byte at a time.
+		room := p.maxEventSize() - len(p.buf) + len(bom) + 1
+		grown := make([]byte, len(p.buf)+max(min(len(p.buf), room), 1))
 		copy(grown, p.buf[p.r:p.w])
 		p.buf = grown
 	} else if p.r > 0 {

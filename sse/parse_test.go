@@ -336,3 +336,32 @@ func TestDecodeUTF8(t *testing.T) {
 		}
 	}
 }
+
+// countingReader counts the reads made of it.
+type countingReader struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+// A MaxEventSize as large as an int can hold, as a program sets to lift the
+// limit, must still let the read buffer double when a long line fills it:
+// the limit plus the room for a BOM must not overflow into a buffer that
+// grows one byte per read.
+func TestParserHugeMaxEventSizeStillGrowsTheBufferByDoubling(t *testing.T) {
+	long := strings.Repeat("x", 4*readSize)
+	r := &countingReader{r: strings.NewReader("data: " + long + "\n\n")}
+	p := NewParser(r)
+	p.MaxEventSize = math.MaxInt
+	ev, err := p.Next()
+	if err != nil || ev.Data != long {
+		t.Fatalf("Next = %d bytes of data, %v; want the %d-byte line", len(ev.Data), err, len(long))
+	}
+	if r.reads > 8 {
+		t.Errorf("a %d-byte line took %d reads, want the buffer to double (a handful of reads)", len(long), r.reads)
+	}
+}
