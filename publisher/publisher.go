@@ -103,9 +103,18 @@ func (c *Client) post(ctx context.Context, body, answer any) error {
 		return fmt.Errorf("publishing to %s: %w", c.url, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	// The answer holds one id per event: the publisher's own, which the
+	// request carries, or a short one the hub assigns. Bounding it by the
+	// request's size lets a large batch's answer in whole, while a broken
+	// hub still cannot make the client read without end.
+	limit := 1<<20 + 4*int64(len(payload))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("reading the hub's answer: %w", err)
+	}
+	truncated := int64(len(raw)) > limit
+	if truncated {
+		raw = raw[:limit]
 	}
 	if resp.StatusCode != http.StatusOK {
 		var refusal struct{ Error string }
@@ -113,6 +122,9 @@ func (c *Client) post(ctx context.Context, body, answer any) error {
 			refusal.Error = strings.TrimSpace(string(raw))
 		}
 		return &Error{Status: resp.StatusCode, Message: refusal.Error}
+	}
+	if truncated {
+		return fmt.Errorf("the hub's answer is over %d bytes; the events may have been published", limit)
 	}
 	if err := json.Unmarshal(raw, answer); err != nil {
 		return fmt.Errorf("the hub's answer is not JSON: %v", err)

@@ -3,6 +3,7 @@ package publisher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 
@@ -43,5 +44,36 @@ func TestPublishAndBatchAgainstARealHub(t *testing.T) {
 	var refusal *publisher.Error
 	if _, err := c.Publish(ctx, publisher.Event{Topic: "sports", Data: "x"}); !errors.As(err, &refusal) || refusal.Status != 403 || refusal.Message == "" {
 		t.Fatalf("publishing outside the token's topics: %v, want a 403 *Error with the hub's message", err)
+	}
+}
+
+// A hub configured for large batches answers with more ids than fit in a
+// fixed 1 MiB: the whole answer must be read, or a batch the hub appended
+// is reported as failed, and a caller that retries it publishes it twice.
+func TestPublishBatchReadsAnAnswerOverOneMebibyte(t *testing.T) {
+	key := []byte("publisher-test-key")
+	log := memory.New(memory.Options{})
+	defer log.Close()
+	h, err := hub.New(log, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(httpapi.New(h, httpapi.Options{Verifier: auth.NewVerifier(key), MaxBatch: 5000}))
+	defer srv.Close()
+	token, _ := auth.Sign(key, []string{"bulk"}, nil, 0)
+	c := publisher.New(srv.URL, token, nil)
+	defer c.CloseIdle()
+
+	events := make([]publisher.Event, 5000)
+	for i := range events {
+		events[i] = publisher.Event{Topic: "bulk", ID: fmt.Sprintf("%0230d", i), Data: "x"}
+	}
+	ids, err := c.PublishBatch(context.Background(), events)
+	if err != nil {
+		t.Fatalf("PublishBatch of %d events with %d-byte ids: %v", len(events), len(events[0].ID), err)
+	}
+	if len(ids) != len(events) || ids[len(ids)-1] != events[len(events)-1].ID {
+		t.Fatalf("PublishBatch answered %d ids, want the %d given", len(ids), len(events))
 	}
 }
