@@ -59,6 +59,12 @@ func newStream(ctx context.Context, c *Client) *Stream {
 // given to Connect once it is done.
 func (s *Stream) Next() (sse.Event, error) {
 	for s.err == nil {
+		if err := s.ctx.Err(); err != nil {
+			// The parser may still hold events of the last read; none is
+			// delivered once the stream is closed or its context is done.
+			s.fail(err)
+			break
+		}
 		if s.body == nil {
 			if err := s.connect(); err != nil {
 				if err := s.fail(err); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -486,5 +487,47 @@ func TestParseRetryAfter(t *testing.T) {
 		if got := parseRetryAfter(value, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", value, got, want)
 		}
+	}
+}
+
+// fixedStream answers every request with a fixed event stream body that
+// does not watch the request's context, as a proxy or a test double may.
+type fixedStream string
+
+func (f fixedStream) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode: http.StatusOK,
+		Status:     "200 OK",
+		Header:     http.Header{"Content-Type": {"text/event-stream"}},
+		Body:       io.NopCloser(strings.NewReader(string(f))),
+	}, nil
+}
+
+// Events that arrived in the same read as the last one delivered must not
+// come out after Close or the end of the context: the standard dispatches
+// nothing once an EventSource is closed, and the doc promises ErrClosed.
+func TestStreamDeliversNoBufferedEventAfterTheEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		end  func(s *Stream, cancel context.CancelFunc)
+		want error
+	}{
+		{"Close", func(s *Stream, _ context.CancelFunc) { s.Close() }, ErrClosed},
+		{"context done", func(_ *Stream, cancel context.CancelFunc) { cancel() }, context.Canceled},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			httpClient := &http.Client{Transport: fixedStream("data: a\n\ndata: b\n\ndata: c\n\n")}
+			s := New("http://hub.test/events", WithHTTPClient(httpClient)).Connect(ctx)
+			defer s.Close()
+			if ev, err := s.Next(); err != nil || ev.Data != "a" {
+				t.Fatalf("first Next = %+v, %v; want event a", ev, err)
+			}
+			tt.end(s, cancel)
+			if ev, err := s.Next(); err != tt.want {
+				t.Fatalf("Next after the end = %+v, %v; want %v", ev, err, tt.want)
+			}
+		})
 	}
 }
