@@ -41,10 +41,16 @@ type Client struct {
 // New returns a client publishing to baseURL + "/publish" with token. A nil
 // httpClient selects a client of its own, so that a publisher never shares
 // connections with anything else, with a timeout so that a hub that does
-// not answer cannot hold the caller forever.
+// not answer cannot hold the caller forever. (When the program has replaced
+// http.DefaultTransport with a RoundTripper of another kind, that one is
+// used as it is.)
 func New(baseURL, token string, httpClient *http.Client) *Client {
 	if httpClient == nil {
-		httpClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: 10 * time.Second}
+		transport := http.DefaultTransport
+		if t, ok := transport.(*http.Transport); ok {
+			transport = t.Clone()
+		}
+		httpClient = &http.Client{Transport: transport, Timeout: 10 * time.Second}
 	}
 	return &Client{url: strings.TrimSuffix(baseURL, "/") + "/publish", token: token, http: httpClient}
 }

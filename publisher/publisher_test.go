@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ssehub/ssehub/auth"
@@ -75,5 +78,36 @@ func TestPublishBatchReadsAnAnswerOverOneMebibyte(t *testing.T) {
 	}
 	if len(ids) != len(events) || ids[len(ids)-1] != events[len(events)-1].ID {
 		t.Fatalf("PublishBatch answered %d ids, want the %d given", len(ids), len(events))
+	}
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Programs often replace http.DefaultTransport (instrumentation, HTTP mocks
+// in tests). New with a nil client must not panic then, and requests go
+// through the replacement.
+func TestNewWorksWhenDefaultTransportIsReplaced(t *testing.T) {
+	saved := http.DefaultTransport
+	t.Cleanup(func() { http.DefaultTransport = saved })
+	var seen string
+	http.DefaultTransport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen = r.URL.String()
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"application/json"}},
+			Body:       io.NopCloser(strings.NewReader(`{"id":"h-1"}`)),
+		}, nil
+	})
+
+	c := publisher.New("http://hub.test/", "token", nil)
+	id, err := c.Publish(context.Background(), publisher.Event{Topic: "news", Data: "x"})
+	if err != nil || id != "h-1" {
+		t.Fatalf("Publish = %q, %v; want h-1 through the replaced transport", id, err)
+	}
+	if seen != "http://hub.test/publish" {
+		t.Errorf("request went to %q, want http://hub.test/publish", seen)
 	}
 }
