@@ -336,3 +336,33 @@ func TestConfigurationDocShowsTheExample(t *testing.T) {
 		t.Error("docs/configuration.md does not show docs/ssehub.example.toml as it is")
 	}
 }
+
+// TestLimitExemptReplacesLowerSources: --limit-exempt, a list written with
+// commas, follows the same precedence as every other list: the file's is
+// replaced by the environment's, and both by the command line's.
+func TestLimitExemptReplacesLowerSources(t *testing.T) {
+	file := writeFile(t, `limit-exempt = "10.0.0.0/8"`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, "127.0.0.0/8,::1/128"},
+		{"file", []string{"--config", file}, nil, "10.0.0.0/8"},
+		{"env over file", []string{"--config", file}, map[string]string{"SSEHUB_LIMIT_EXEMPT": "192.168.0.0/16"}, "192.168.0.0/16"},
+		{"flag over file", []string{"--config", file, "--limit-exempt", "172.16.0.0/12"}, nil, "172.16.0.0/12"},
+		{"flag over env", []string{"--limit-exempt", "none"}, map[string]string{"SSEHUB_LIMIT_EXEMPT": "192.168.0.0/16"}, "none"},
+		{"repeated flag accumulates", []string{"--limit-exempt", "10.1.0.0/16", "--limit-exempt", "10.2.0.0/16"}, nil, "10.1.0.0/16,10.2.0.0/16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := loadServe(t, tc.args, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Limits.Exempt.String(); got != tc.want {
+				t.Errorf("limit-exempt = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -275,6 +275,10 @@ func (p *prefixFlag) String() string {
 	return strings.Join(s, ",")
 }
 
+// Reset empties the list, so that the next source replaces what a lower
+// one set (the default included) rather than adding to it.
+func (p *prefixFlag) Reset() { p.prefixes, p.given = []netip.Prefix{}, true }
+
 func (p *prefixFlag) Set(v string) error {
 	if !p.given {
 		p.prefixes, p.given = []netip.Prefix{}, true
