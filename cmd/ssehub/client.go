@@ -73,7 +73,7 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 func tokenKey(hk hubKeyFlags, file string) (any, error) {
 	switch {
 	case hk.jwtKey != "":
-		return []byte(hk.jwtKey), nil
+		return hk.key() // trimmed, as the hub reads it
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {

@@ -28,8 +28,10 @@ func dataFolder(store string) string {
 // folder. It is how `ssehub token` and `ssehub publish` sign what the hub
 // accepts, from the same flags, variables or configuration file.
 func findKey(jwtKey, store string) ([]byte, error) {
-	if jwtKey != "" {
-		return []byte(jwtKey), nil
+	// The hub trims a key given as a value (auth.ParseKey), as one read
+	// from a file or a secret store often ends with a line end: so do we.
+	if k := strings.TrimSpace(jwtKey); k != "" {
+		return []byte(k), nil
 	}
 	dir := dataFolder(store)
 	if dir == "" {

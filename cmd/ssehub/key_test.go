@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +134,34 @@ func TestClientsTakeOnlyTheSharedKeysOfTheFile(t *testing.T) {
 	bad := writeFile(t, "stor = \"file:/srv/hub\"\n")
 	if err := hk.parse(fs, []string{"--config", bad}, envOf(nil)); err == nil || !strings.Contains(err.Error(), "line 1: stor") {
 		t.Errorf("an unknown key gave %v", err)
+	}
+}
+
+// TestClientsTrimTheKeyAsServeDoes: a key given with a line end around it
+// (SSEHUB_JWT_KEY from a Kubernetes secret or an env file made from a
+// file) is trimmed by the hub; `ssehub token` and `ssehub publish`, given
+// the same variable, sign with the same trimmed key.
+func TestClientsTrimTheKeyAsServeDoes(t *testing.T) {
+	env := map[string]string{"SSEHUB_JWT_KEY": "  a-secret-from-a-file-with-a-line-end\n"}
+	cfg, _, err := loadServe(t, []string{"--store", "memory:", "--listen", "127.0.0.1:0", "--demo=false"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startHub(t, cfg)
+
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"token", "--publish", "news"}, strings.NewReader(""), &out, &errOut, envOf(env)); code != 0 {
+		t.Fatalf("token: exit %d: %s", code, errOut.String())
+	}
+	resp, body := request(t, base, http.MethodPost, "/publish", `{"topic":"news","data":"x"}`, bearer(strings.TrimSpace(out.String())))
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("publish with the token of `ssehub token`: %s %s", resp.Status, body)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	args := []string{"publish", "--url", base, "--topic", "news", "hello"}
+	if code := run(context.Background(), args, strings.NewReader(""), &out, &errOut, envOf(env)); code != 0 {
+		t.Errorf("publish without --token: exit %d: %s", code, errOut.String())
 	}
 }
