@@ -95,10 +95,12 @@ func (c *Config) validate() error {
 	if err := checkLogFormat(c.LogFormat); err != nil {
 		return err
 	}
+	if err := checkStore(c.Store); err != nil {
+		return err
+	}
 	kind, arg, _ := strings.Cut(c.Store, ":")
 	dataDir := ""
 	switch kind {
-	case "memory":
 	case "file":
 		if arg == "" {
 			return fmt.Errorf("--store %q: file: needs a folder, as in file:./ssehub-data", c.Store)
@@ -107,8 +109,6 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--sync: %w", err)
 		}
 		dataDir = arg
-	default:
-		// Other stores check their own address when they open.
 	}
 	for _, s := range []KeySource{c.Auth.Shared, c.Auth.Publisher, c.Auth.Subscriber} {
 		if err := s.check(); err != nil {

@@ -282,6 +282,10 @@ func TestConfigCheckRefusesInvalidConfiguration(t *testing.T) {
 		{"bad level", nil, "log-level = \"loud\"\n", "--log-level"},
 		{"bad sync", nil, "sync = \"sometimes\"\n", "--sync"},
 		{"tls half", []string{"--tls-cert", "c.pem"}, "", "--tls-key"},
+		{"unknown store", []string{"--store", "postgres://db:5432/ssehub"}, "", "--store"},
+		{"store without scheme", nil, "store = \"redis//cache:6379\"\n", "--store"},
+		{"bad nats stream", []string{"--store", "nats://nats:4222?stream=a/b"}, "", "stream"},
+		{"misspelt redis form", []string{"--store", "redis+clustr://cache:6379"}, "", "--store"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"config", "check"}, tc.args...)
@@ -364,5 +368,21 @@ func TestLimitExemptReplacesLowerSources(t *testing.T) {
 				t.Errorf("limit-exempt = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestStoreErrorsHideThePassword: a store address the hub refuses is
+// named in the error with its password masked, by serve and config check
+// alike, since that error goes to the journal.
+func TestStoreErrorsHideThePassword(t *testing.T) {
+	for _, store := range []string{"postgres://u:hunter2@db:5432/x", "redis+clustr://:hunter2@cache:6379", "redis://u:hunter2@ca che:6379", "nats://u:hunter2@na%zzts:4222"} {
+		for _, cmd := range [][]string{{"serve"}, {"config", "check"}} {
+			args := append(cmd, "--store", store, "--listen", "127.0.0.1:0", "--demo=false", "--jwt-key", "k")
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), args, strings.NewReader(""), &out, &errOut, envOf(nil))
+			if code != 1 || !strings.Contains(errOut.String(), "--store") || strings.Contains(errOut.String(), "hunter2") {
+				t.Errorf("%v --store %s: exit %d, stderr %q; want 1 and an error naming --store without the password", cmd, store, code, errOut.String())
+			}
+		}
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -17,6 +19,9 @@ import (
 // openStore opens the log named by cfg.Store and returns it with its data
 // folder ("" for stores that keep no files).
 func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, string, error) {
+	if err := checkStore(cfg.Store); err != nil {
+		return nil, "", err
+	}
 	kind, arg, _ := strings.Cut(cfg.Store, ":")
 	switch kind {
 	case "nats":
@@ -67,8 +72,44 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (hub.Log, s
 		}
 		return log, arg, nil
 	default:
-		return nil, "", fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME] (or redis+cluster://HOST:PORT,… or redis+sentinel://HOST:PORT,…?master=NAME), nats://HOST:PORT[?stream=NAME]", cfg.Store)
+		return nil, "", errUnknownStore(cfg.Store)
 	}
+}
+
+// checkStore refuses a --store that openStore would, without connecting
+// to anything, so that `ssehub config check` sees it too.
+func checkStore(store string) error {
+	kind, _, _ := strings.Cut(store, ":")
+	switch kind {
+	case "nats":
+		if _, _, err := nats.ParseURL(store); err != nil {
+			return storeURLError(err)
+		}
+	case "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel":
+		if _, _, err := redis.ParseURL(store); err != nil {
+			return storeURLError(err)
+		}
+	case "memory", "file":
+	default:
+		return errUnknownStore(store)
+	}
+	return nil
+}
+
+// storeURLError is an error of a store's URL parser. One from net/url
+// quotes the whole address, password included, so only what it says is
+// wrong is kept.
+func storeURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return fmt.Errorf("--store: not a valid URL: %v", ue.Err)
+	}
+	return fmt.Errorf("--store: %w", err)
+}
+
+// errUnknownStore names the stores there are; the address is masked, as
+// it may hold a password and the error goes to the journal.
+func errUnknownStore(store string) error {
+	return fmt.Errorf("--store %q: want file:FOLDER, memory:, redis://HOST:PORT[/DB][?stream=NAME] (or redis+cluster://HOST:PORT,… or redis+sentinel://HOST:PORT,…?master=NAME), nats://HOST:PORT[?stream=NAME]", maskURL(store))
 }
 
 // sharedStore reports whether the store is one several nodes share.
