@@ -38,6 +38,9 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err := hk.parse(fs, args, getenv); err != nil {
 		return err
 	}
+	if err := refuseArgs(fs); err != nil {
+		return err
+	}
 	if *data != "" {
 		hk.store = "file:" + *data
 	}

@@ -386,3 +386,26 @@ func TestStoreErrorsHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestStrayArgumentsAreRefused: the flag package stops at the first word
+// that is not a flag, so `--demo false` (a bool flag takes --demo=false)
+// used to leave the demos on and silently drop every flag after it. Such
+// a word is now a usage error (exit 2) that names it.
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a command that wrongly runs stops at once
+	env := map[string]string{"SSEHUB_STORE": "memory:", "SSEHUB_LISTEN": "127.0.0.1:0", "SSEHUB_JWT_KEY": "k"}
+	for _, args := range [][]string{
+		{"serve", "--demo", "false", "--listen", "127.0.0.1:0"},
+		{"--demo", "false"},
+		{"token", "--publish", "news", "extra"},
+		{"subscribe", "--url", "http://127.0.0.1:1", "--topic", "news", "extra"},
+		{"healthcheck", "--listen", "127.0.0.1:1", "/readyz"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(ctx, args, strings.NewReader(""), &out, &errOut, envOf(env))
+		if code != 2 || !strings.Contains(errOut.String(), "unexpected argument") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and the stray argument named", args, code, errOut.String())
+		}
+	}
+}

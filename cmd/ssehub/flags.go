@@ -27,6 +27,22 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	return err
 }
 
+// refuseArgs refuses the words left after fs's flags, for a command that
+// takes none. The flag package stops at the first word that is not a
+// flag: `--demo false` sets --demo and leaves "false" and every flag after
+// it unread, which must not pass silently.
+func refuseArgs(fs *flag.FlagSet) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	hint := ""
+	if a := fs.Arg(0); a == "true" || a == "false" {
+		hint = fmt.Sprintf(" (a true/false flag takes its value after =, as --flag=%s)", a)
+	}
+	fmt.Fprintf(fs.Output(), "%s: unexpected argument %q%s\n", fs.Name(), fs.Arg(0), hint)
+	return errUsage
+}
+
 // parseClientFlags is parseFlags for a command that shares the hub's
 // configuration file: the file is checked against serve's flags, and only
 // the shared keys are taken from it (a file's retry is the hub's, not the

@@ -29,6 +29,9 @@ func healthcheckCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := refuseArgs(fs); err != nil {
+		return err
+	}
 	if sources["tls"].kind == "default" && sources["config"].kind != "default" {
 		// The file may turn TLS on too: read it as the server would.
 		var hub Config

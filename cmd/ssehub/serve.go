@@ -169,6 +169,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	if err := refuseArgs(fs); err != nil {
+		return err
+	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}

@@ -23,6 +23,9 @@ func subscribeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	if err := refuseArgs(fs); err != nil {
+		return err
+	}
 	if len(topics) == 0 {
 		fmt.Fprintln(stderr, "usage: ssehub subscribe --topic SELECTOR [flags]")
 		return errUsage
