@@ -138,6 +138,15 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	evID := fs.String("id", "", "event id (default: assigned by the hub)")
 	retry := fs.Duration("retry", 0, "reconnection delay to send with the event")
 	private := fs.Bool("private", false, "deliver only to subscribers allowed to receive the topic")
+	// SSEHUB_RETRY is the hub's --retry, as a file's retry is: run in the
+	// hub's environment, publish must not send it with every event.
+	hubEnv := getenv
+	getenv = func(name string) string {
+		if name == envName("retry") {
+			return ""
+		}
+		return hubEnv(name)
+	}
 	if err := hk.parse(fs, args, getenv); err != nil {
 		return err
 	}

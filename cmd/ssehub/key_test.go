@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -163,5 +164,43 @@ func TestClientsTrimTheKeyAsServeDoes(t *testing.T) {
 	args := []string{"publish", "--url", base, "--topic", "news", "hello"}
 	if code := run(context.Background(), args, strings.NewReader(""), &out, &errOut, envOf(env)); code != 0 {
 		t.Errorf("publish without --token: exit %d: %s", code, errOut.String())
+	}
+}
+
+// TestPublishLeavesTheHubsRetryToTheHub: SSEHUB_RETRY is the hub's
+// reconnection delay, as a file's retry is. `ssehub publish` run in the
+// hub's environment (docker exec, the service's env file) must not send it
+// with every event, which would reset every subscriber's delay; its own
+// --retry still does.
+func TestPublishLeavesTheHubsRetryToTheHub(t *testing.T) {
+	base, _ := startHub(t, testConfig(t, "memory:"))
+	env := map[string]string{"SSEHUB_RETRY": "5s", "SSEHUB_JWT_KEY": testKey}
+	for _, tc := range []struct {
+		args []string
+		want int64 // milliseconds
+	}{
+		{nil, 0},
+		{[]string{"--retry", "2s"}, 2000},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"publish", "--url", base, "--topic", "news"}, tc.args...)
+		if code := run(context.Background(), append(args, "hello"), strings.NewReader(""), &out, &errOut, envOf(env)); code != 0 {
+			t.Fatalf("publish %q: exit %d: %s", tc.args, code, errOut.String())
+		}
+		id := strings.TrimSpace(out.String())
+		resp, body := request(t, base, http.MethodGet, "/history?topic=news", "", nil)
+		var page struct {
+			Events []struct {
+				ID    string
+				Retry int64
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &page); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("history: %s %s", resp.Status, body)
+		}
+		last := page.Events[len(page.Events)-1]
+		if last.ID != id || last.Retry != tc.want {
+			t.Errorf("publish %q with SSEHUB_RETRY=5s: event %+v, want id %s and retry %d ms", tc.args, last, id, tc.want)
+		}
 	}
 }
