@@ -148,13 +148,14 @@ func (l *Log) commitGroup(group []*appendReq) {
 	if rt.MaxAge > 0 {
 		cutoff = l.opts.Now().Add(-rt.MaxAge).UnixMilli()
 	}
-	words := 6
+	words := 8
 	for _, r := range group {
 		words += 1 + len(r.args)
 	}
 	args := make([]any, 0, words)
 	m := l.mark.Load()
-	args = append(args, m.Epoch, rt.MaxEvents, rt.MaxBytes, cutoff, m.Seq(), epoch.New())
+	sight := l.sighted(m.Epoch)
+	args = append(args, m.Epoch, rt.MaxEvents, rt.MaxBytes, cutoff, m.Seq(), epoch.New(), sight.seq, sight.sum)
 	for _, r := range group {
 		args = append(args, r.n)
 		args = append(args, r.args...)
@@ -173,6 +174,9 @@ func (l *Log) commitGroup(group []*appendReq) {
 		rep := answer(res[i])
 		if rep.err == nil {
 			m.Saw(rep.last)
+			if enc, ok := r.args[len(r.args)-1].([]byte); ok {
+				l.saw(m.Epoch, rep.last, enc)
+			}
 		}
 		r.reply <- rep
 	}

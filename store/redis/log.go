@@ -81,8 +81,10 @@ type Log struct {
 	// so the dispatcher drops its old position.
 	tailMu    sync.Mutex
 	tailEpoch string
-	// mark is what this node has seen of the log in the epoch it serves.
+	// mark is what this node has seen of the log in the epoch it serves;
+	// seen, the newest event it has seen the encoding of (sighting.go).
 	mark atomic.Pointer[epoch.Mark]
+	seen atomic.Pointer[sighting]
 
 	// reqs hands Appends to the committer (see append.go); ctx bounds
 	// its calls and ends with Close, as does quit.
@@ -264,14 +266,25 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 	buf.b = slices.Grow(buf.b, replySize(limit, int(l.entryBytes.Load())))
 	mk := l.mark.Load()
 	floor := mk.Seq() // before the read: the log held it then
-	var tb *reply
+	sight := l.sighted(mk.Epoch)
+	var tb, sb *reply
 	if tail > 0 {
 		tb = takeBuffer()
 		defer giveBuffer(tb)
 	}
+	if sight.seq > 0 {
+		sb = takeBuffer()
+		defer giveBuffer(sb)
+	}
 	var meta *goredis.SliceCmd
 	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
 		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
+		if sight.seq > 0 {
+			id := entryID(sight.seq)
+			if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, sb, "XRANGE", l.keys[0], id, id)); err != nil {
+				return err
+			}
+		}
 		if tail > 0 {
 			id := entryID(tail)
 			if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, tb, "XRANGE", l.keys[0], id, id)); err != nil {
@@ -288,15 +301,16 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 	if err := l.sameEpoch(m.epoch); err != nil {
 		return nil, pageMeta{}, err
 	}
-	if err := l.holds(ctx, mk, m.epoch, m.last, floor); err != nil {
+	if err := l.holds(ctx, mk, m.epoch, m.last, floor, sight, sb); err != nil {
 		return nil, pageMeta{}, err
 	}
-	evs, err := parseRange(buf.b, after)
+	evs, enc, err := parseRangeLast(buf.b, after)
 	if err != nil {
 		return nil, pageMeta{}, err
 	}
 	if len(evs) > 0 {
 		l.entryBytes.Store(int64(len(buf.b) / len(evs)))
+		l.saw(m.epoch, evs[len(evs)-1].Seq, enc)
 	}
 	if len(evs) == 0 && after < m.last {
 		return nil, pageMeta{}, fmt.Errorf("%w: reading after %d, the log ends at %d and holds none of them", hub.ErrTrimmed, after, m.last)
@@ -310,27 +324,32 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 }
 
 // holds checks that the log, which a read found in epoch stored ending at
-// last, still holds floor, the highest Seq m had seen before that read.
-// If it does, m notes last. If not, the log lost acknowledged events: it
-// gets a new epoch (renewScript), and the answer is ErrReplaced, on which
-// the hub adopts it and resets its clients.
-func (l *Log) holds(ctx context.Context, m *epoch.Mark, stored any, last, floor uint64) error {
+// last, still holds floor, the highest Seq m had seen before that read,
+// and that at, what the read found at sight's Seq (nil when it did not
+// look), is the event sighted there. If so, m notes last. If not, the log
+// lost acknowledged events: it gets a new epoch (renewScript), and the
+// answer is ErrReplaced, on which the hub adopts it and resets its clients.
+func (l *Log) holds(ctx context.Context, m *epoch.Mark, stored any, last, floor uint64, sight sighting, at *reply) error {
 	if str(stored) != m.Epoch {
 		return nil // Info adopted another epoch since; its own mark counts
 	}
-	if last >= floor {
+	refilled := at != nil && sight.differs(at.b)
+	if last >= floor && !refilled {
 		m.Saw(last)
 		return nil
 	}
 	cctx, cancel := l.bound(ctx)
 	defer cancel()
-	renewed, err := renewScript.Run(cctx, l.rdb, l.keys, m.Epoch, floor, epoch.New()).Int()
+	renewed, err := renewScript.Run(cctx, l.rdb, l.keys, m.Epoch, floor, epoch.New(), sight.seq, sight.sum).Int()
 	if err != nil {
 		return l.fail(ctx, "renewing the epoch", err)
 	}
 	if renewed == 1 {
 		l.opts.Logger.Warn("the redis stream lost acknowledged events (a failover or a restart that lost its tail): new epoch",
-			"stream", l.opts.Stream, "ends at", last, "seen", floor)
+			"stream", l.opts.Stream, "ends at", last, "seen", floor, "refilled", refilled)
+	}
+	if refilled {
+		return fmt.Errorf("redis: the log holds another event %d than this node saw: it lost acknowledged events: %w", sight.seq, hub.ErrReplaced)
 	}
 	return fmt.Errorf("redis: the log ends at %d, before event %d it held: it lost acknowledged events: %w", last, floor, hub.ErrReplaced)
 }
@@ -415,11 +434,21 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	defer cancel()
 	m := l.mark.Load()
 	floor := m.Seq() // before the read: the log held it then
+	sight := l.sighted(m.Epoch)
 	buf := takeBuffer()
 	defer giveBuffer(buf)
 	buf.b = slices.Grow(buf.b, replySize(limit, int(l.entryBytes.Load())))
 	p := l.rdb.Pipeline()
 	meta := p.HMGet(cctx, l.keys[1], "epoch", "last")
+	var sb *reply
+	if sight.seq > 0 {
+		sb = takeBuffer()
+		defer giveBuffer(sb)
+		id := entryID(sight.seq)
+		if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, sb, "XRANGE", l.keys[0], id, id)); err != nil {
+			return nil, l.fail(ctx, "tail", err)
+		}
+	}
 	xr := goredis.NewRawWriteToCmd(cctx, buf, "XREAD", "COUNT", limit, "BLOCK", l.opts.Block.Milliseconds(),
 		"STREAMS", l.keys[0], entryID(after))
 	if err := p.Process(cctx, xr); err != nil {
@@ -440,10 +469,14 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 		return nil, err
 	}
 	last, _ := strconv.ParseUint(str(meta.Val()[1]), 10, 64)
-	if err := l.holds(ctx, m, meta.Val()[0], last, floor); err != nil {
+	if err := l.holds(ctx, m, meta.Val()[0], last, floor, sight, sb); err != nil {
 		return nil, err
 	}
-	return parseRead(buf.b, after)
+	evs, enc, err := parseReadLast(buf.b, after)
+	if err == nil && len(evs) > 0 {
+		l.saw(str(meta.Val()[0]), evs[len(evs)-1].Seq, enc)
+	}
+	return evs, err
 }
 
 // Wait implements [hub.Log].

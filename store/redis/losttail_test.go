@@ -123,6 +123,53 @@ func TestALostTailStartsANewEpoch(t *testing.T) {
 	}
 }
 
+// TestALostTailRefilledToItsEndStartsANewEpoch: after a failover to a
+// replica that lacked the newest appends, a node that never saw them may
+// append first, as many events as were lost: the log ends where it did,
+// with other events under the same Seqs. The node that saw the lost ones
+// must still notice, on each of its paths, or two nodes would serve two
+// different events under one id.
+func TestALostTailRefilledToItsEndStartsANewEpoch(t *testing.T) {
+	srv := testserver.Redis(t, testserver.RedisOptions{})
+	for _, path := range []string{"append", "read", "tail"} {
+		t.Run(path, func(t *testing.T) {
+			ctx := t.Context()
+			l := openLog(t, srv, "refilled-"+epoch.New(), logtest.Config{})
+			appendData(t, l, "old", 1, 10)
+			before, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loseTail(t, l, 8)
+			other := openLog(t, srv, l.Stream(), logtest.Config{})
+			appendData(t, other, "new", 9, 10)
+			switch path {
+			case "append":
+				err = l.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "after"}})
+			case "read":
+				_, err = l.Read(ctx, 5, 100)
+			case "tail":
+				tctx, stop := context.WithTimeout(ctx, 10*time.Second)
+				_, err = l.ReadWait(tctx, 10, 100)
+				stop()
+			}
+			if !errors.Is(err, hub.ErrReplaced) {
+				t.Fatalf("%s after events 9 and 10 were lost and appended again by another node: %v; want ErrReplaced", path, err)
+			}
+			after, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Epoch == before.Epoch {
+				t.Fatalf("the log kept epoch %q", after.Epoch)
+			}
+			if err := other.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "refused"}}); !errors.Is(err, hub.ErrReplaced) {
+				t.Fatalf("the other node appending in the old epoch: %v; want ErrReplaced", err)
+			}
+		})
+	}
+}
+
 // TestSharedLogsSeeNoLossWhileBusy: the check for a lost tail compares the
 // log's end with what a node saw before each call, so two nodes appending,
 // reading and tailing at once never take each other's progress for a loss.

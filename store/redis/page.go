@@ -68,8 +68,16 @@ func (r *reply) ReadFrom(src io.Reader) (int64, error) {
 // strings are parts of, and the events are one slice: a page costs a few
 // allocations, not a few per event.
 func parseRange(raw []byte, after uint64) ([]*hub.Event, error) {
+	evs, _, err := parseRangeLast(raw, after)
+	return evs, err
+}
+
+// parseRangeLast is parseRange that also returns the encoding of the last
+// event, a part of raw.
+func parseRangeLast(raw []byte, after uint64) ([]*hub.Event, []byte, error) {
 	r := respReader{b: raw}
-	return r.entries(after)
+	evs, err := r.entries(after)
+	return evs, r.last, err
 }
 
 // parseRead reads an XREAD reply of the events stream as parseRange reads
@@ -77,8 +85,15 @@ func parseRange(raw []byte, after uint64) ([]*hub.Event, error) {
 // array of one [stream, entries] pair (RESP2), or a null when the read
 // waited and nothing came.
 func parseRead(raw []byte, after uint64) ([]*hub.Event, error) {
+	evs, _, err := parseReadLast(raw, after)
+	return evs, err
+}
+
+// parseReadLast is parseRead that also returns the encoding of the last
+// event, a part of raw.
+func parseReadLast(raw []byte, after uint64) ([]*hub.Event, []byte, error) {
 	if string(raw) == "_\r\n" || string(raw) == "*-1\r\n" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	r := respReader{b: raw}
 	if len(raw) > 0 && raw[0] == '%' {
@@ -90,9 +105,10 @@ func parseRead(raw []byte, after uint64) ([]*hub.Event, error) {
 	}
 	r.bulk() // the stream's name
 	if r.err != nil {
-		return nil, r.err
+		return nil, nil, r.err
 	}
-	return r.entries(after)
+	evs, err := r.entries(after)
+	return evs, r.last, err
 }
 
 // entries reads the rest of r's reply as an array of stream entries
@@ -142,6 +158,9 @@ func (r *respReader) entries(after uint64) ([]*hub.Event, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if len(encs) > 0 {
+		r.last = encs[len(encs)-1]
 	}
 	return decodeAll(encs, size, after)
 }
@@ -195,6 +214,9 @@ type respReader struct {
 	b   []byte
 	off int
 	err error
+	// last is the encoding of the last entry entries read: a part of
+	// b, valid while b is.
+	last []byte
 }
 
 func (r *respReader) failf(format string, args ...any) {

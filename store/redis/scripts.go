@@ -22,16 +22,19 @@ import goredis "github.com/redis/go-redis/v9"
 // can take a Seq in between.
 //
 // It first makes sure the log still holds what the node has seen of it
-// (see renewScript): a log that ends before floor lost acknowledged events
-// and gets a new epoch instead of handing their Seqs out again.
+// (see renewScript): a log that ends before floor, or holds another event
+// than the node saw at sightSeq, lost acknowledged events and gets a new
+// epoch instead of handing their Seqs out again.
 //
 // KEYS: events, meta, ids. ARGV: epoch, maxEvents, maxBytes, cutoffMs (0:
 // no age bound), floor (the highest Seq the node has seen in this epoch),
-// the epoch to start if the log lost its tail, then per request: its count
-// n, then n times: id, timeMs, size, encoding. It returns one result per
+// the epoch to start if the log lost its tail, sightSeq and sightSum (the
+// newest event the node saw the encoding of, and its SHA-1; 0 and "" for
+// none), then per request: its count n, then n times: id, timeMs, size,
+// encoding. It returns one result per
 // request: the Seq of its last event (an integer), or "SEQ ID" naming an id
 // already held.
-var appendScript = goredis.NewScript(startEpochLua + `
+var appendScript = goredis.NewScript(startEpochLua + refilledLua + `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if epoch ~= ARGV[1] then
   return redis.error_reply('SSEHUB-REPLACED ' .. tostring(epoch))
@@ -41,9 +44,13 @@ if last < tonumber(ARGV[5]) then
   startEpoch(ARGV[6])
   return redis.error_reply('SSEHUB-REPLACED lost its tail: ends at ' .. last .. ', event ' .. ARGV[5] .. ' was seen')
 end
+if refilled(ARGV[7], ARGV[8]) then
+  startEpoch(ARGV[6])
+  return redis.error_reply('SSEHUB-REPLACED lost its tail and was refilled: event ' .. ARGV[7] .. ' is not the one seen')
+end
 local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
 local results = {}
-local at = 7
+local at = 9
 while at <= #ARGV do
   local n = tonumber(ARGV[at])
   local first = at + 1
@@ -108,7 +115,9 @@ return {epoch, last, bytes, count, first}
 `)
 
 // renewScript starts a new epoch for a log that lost its tail: one whose
-// end is before an event a node has seen in it (floor). That happens when
+// end is before an event a node has seen in it (floor), or that holds at
+// sightSeq another event than the one a node saw there (the lost tail was
+// refilled by nodes that had not seen it). That happens when
 // Redis answered an append and then lost it: a failover to a replica the
 // append had not reached, or a restart whose AOF missed the last writes
 // (appendfsync everysec or no, a machine that lost power). Handing those
@@ -118,12 +127,13 @@ return {epoch, last, bytes, count, first}
 // Only a node whose epoch is still the stored one renews, so nodes that
 // notice at the same time start one new epoch, not several.
 //
-// KEYS: events, meta, ids. ARGV: epoch, floor, the new epoch. It returns 1
-// when it renewed the log, 0 when the log holds floor or the epoch changed.
-var renewScript = goredis.NewScript(startEpochLua + `
+// KEYS: events, meta, ids. ARGV: epoch, floor, the new epoch, sightSeq,
+// sightSum. It returns 1 when it renewed the log, 0 when the log holds
+// what the node saw or the epoch changed.
+var renewScript = goredis.NewScript(startEpochLua + refilledLua + `
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '0')
-if last >= tonumber(ARGV[2]) then return 0 end
+if last >= tonumber(ARGV[2]) and not refilled(ARGV[4], ARGV[5]) then return 0 end
 startEpoch(ARGV[3])
 return 1
 `)
@@ -135,5 +145,24 @@ const startEpochLua = `
 local function startEpoch(epoch)
   redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('HSET', KEYS[2], 'epoch', epoch, 'last', '0', 'bytes', '0')
+end
+`
+
+// refilledLua defines refilled(seq, sum): whether the stream holds an
+// event at seq whose encoding's SHA-1 is not sum. Within an epoch an entry
+// is written once and only trimming removes it, so another one there means
+// the stream lost the entry the node saw and another node, which had not
+// seen it, appended under its Seq. A trimmed entry tells nothing: false.
+// KEYS: events.
+const refilledLua = `
+local function refilled(seq, sum)
+  if seq == '0' or seq == '' then return false end
+  local entry = redis.call('XRANGE', KEYS[1], '0-' .. seq, '0-' .. seq)[1]
+  if not entry then return false end
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' then return redis.sha1hex(fields[i + 1]) ~= sum end
+  end
+  return false
 end
 `
