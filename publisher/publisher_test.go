@@ -17,17 +17,25 @@ import (
 	"github.com/ssehub/ssehub/store/memory"
 )
 
-func TestPublishAndBatchAgainstARealHub(t *testing.T) {
-	key := []byte("publisher-test-key")
+// startHub serves a hub on the memory store with opts over loopback until
+// the test ends.
+func startHub(t *testing.T, opts httpapi.Options) (*hub.Hub, *httptest.Server) {
+	t.Helper()
 	log := memory.New(memory.Options{})
-	defer log.Close()
+	t.Cleanup(func() { log.Close() })
 	h, err := hub.New(log, hub.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	srv := httptest.NewServer(httpapi.New(h, httpapi.Options{Verifier: auth.NewVerifier(key)}))
-	defer srv.Close()
+	t.Cleanup(func() { h.Close() })
+	srv := httptest.NewServer(httpapi.New(h, opts))
+	t.Cleanup(srv.Close)
+	return h, srv
+}
+
+func TestPublishAndBatchAgainstARealHub(t *testing.T) {
+	key := []byte("publisher-test-key")
+	h, srv := startHub(t, httpapi.Options{Verifier: auth.NewVerifier(key)})
 	token, _ := auth.Sign(key, []string{"news"}, nil, 0)
 	c := publisher.New(srv.URL, token, nil)
 	defer c.CloseIdle()
@@ -55,15 +63,7 @@ func TestPublishAndBatchAgainstARealHub(t *testing.T) {
 // is reported as failed, and a caller that retries it publishes it twice.
 func TestPublishBatchReadsAnAnswerOverOneMebibyte(t *testing.T) {
 	key := []byte("publisher-test-key")
-	log := memory.New(memory.Options{})
-	defer log.Close()
-	h, err := hub.New(log, hub.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	srv := httptest.NewServer(httpapi.New(h, httpapi.Options{Verifier: auth.NewVerifier(key), MaxBatch: 5000}))
-	defer srv.Close()
+	_, srv := startHub(t, httpapi.Options{Verifier: auth.NewVerifier(key), MaxBatch: 5000})
 	token, _ := auth.Sign(key, []string{"bulk"}, nil, 0)
 	c := publisher.New(srv.URL, token, nil)
 	defer c.CloseIdle()
