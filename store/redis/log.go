@@ -280,14 +280,12 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 	_, err := l.rdb.TxPipelined(cctx, func(p goredis.Pipeliner) error {
 		meta = p.HMGet(cctx, l.keys[1], "epoch", "last")
 		if sight.seq > 0 {
-			id := entryID(sight.seq)
-			if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, sb, "XRANGE", l.keys[0], id, id)); err != nil {
+			if err := l.readEntry(cctx, p, sb, sight.seq); err != nil {
 				return err
 			}
 		}
 		if tail > 0 {
-			id := entryID(tail)
-			if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, tb, "XRANGE", l.keys[0], id, id)); err != nil {
+			if err := l.readEntry(cctx, p, tb, tail); err != nil {
 				return err
 			}
 		}
@@ -321,6 +319,12 @@ func (l *Log) readPageAnd(ctx context.Context, after uint64, limit int, tail uin
 		}
 	}
 	return evs, m, nil
+}
+
+// readEntry queues on p the read of the entry at seq alone, raw into buf.
+func (l *Log) readEntry(ctx context.Context, p goredis.Pipeliner, buf *reply, seq uint64) error {
+	id := entryID(seq)
+	return p.Process(ctx, goredis.NewRawWriteToCmd(ctx, buf, "XRANGE", l.keys[0], id, id))
 }
 
 // holds checks that the log, which a read found in epoch stored ending at
@@ -444,8 +448,7 @@ func (l *Log) readBlocking(ctx context.Context, after uint64, limit int) ([]*hub
 	if sight.seq > 0 {
 		sb = takeBuffer()
 		defer giveBuffer(sb)
-		id := entryID(sight.seq)
-		if err := p.Process(cctx, goredis.NewRawWriteToCmd(cctx, sb, "XRANGE", l.keys[0], id, id)); err != nil {
+		if err := l.readEntry(cctx, p, sb, sight.seq); err != nil {
 			return nil, l.fail(ctx, "tail", err)
 		}
 	}
