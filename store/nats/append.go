@@ -152,7 +152,14 @@ func (l *Log) commit(group []*appendReq) {
 	}
 	m := l.mark.Load()
 	floor := m.Seq()
+	// The stream is asked for the newest message this node saw beside
+	// the publishes, so the check costs no round trip of its own: a
+	// stream that lost its tail to a crash and was refilled by a node
+	// that never saw it ends where it did, with other messages (see
+	// sighting).
+	sighted, differs := l.lookAtSighting(ctx)
 	broken, unheard := l.publishGroup(ctx, live)
+	refilled, serr := differs()
 	if l.hooks.afterPublish != nil {
 		l.hooks.afterPublish()
 	}
@@ -183,6 +190,9 @@ func (l *Log) commit(group []*appendReq) {
 		// used: it had lost its tail before this append (see keepsMark).
 		err = l.lostTail(ctx, fmt.Sprintf("the stream gave event %d, seen before, to a new event", low))
 	}
+	if err == nil && refilled && sighted.epoch == m.Epoch && m.Epoch == *l.epoch.Load() {
+		err = l.refilled(ctx, sighted)
+	}
 	if err != nil {
 		for _, r := range live {
 			r.done <- err
@@ -190,6 +200,11 @@ func (l *Log) commit(group []*appendReq) {
 		return
 	}
 	m.Saw(high) // the stream of m's epoch holds it (checked above)
+	if serr == nil {
+		// Unchecked, the sighting stays where it was, for the next
+		// commit to check: a newer one would hide what it could tell.
+		l.sawOwn(m.Epoch, live, high)
+	}
 	l.recordIDs(ctx, kv, live)
 	for _, r := range live {
 		if r.err != nil {
@@ -203,6 +218,19 @@ func (l *Log) commit(group []*appendReq) {
 			ev.Seq = r.seqs[i]
 		}
 		r.done <- nil
+	}
+}
+
+// sawOwn records the message the stream acknowledged at high, the newest
+// of group's, as the node's sighting in epoch ep.
+func (l *Log) sawOwn(ep string, group []*appendReq, high uint64) {
+	for _, r := range group {
+		for i, seq := range r.seqs {
+			if seq == high && high != 0 {
+				l.saw(ep, seq, r.msgs[i].Subject, r.msgs[i].Data)
+				return
+			}
+		}
 	}
 }
 

@@ -94,6 +94,7 @@ type Log struct {
 
 	epoch     atomic.Pointer[string]
 	mark      atomic.Pointer[epoch.Mark]         // what this handle has seen of the epoch it serves
+	seen      atomic.Pointer[sighting]           // the newest message it saw the data of (sighting.go)
 	ids       atomic.Pointer[jetstream.KeyValue] // the ids bucket, set by Info
 	tailMu    sync.Mutex
 	tailEpoch string
@@ -256,7 +257,9 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	if m != nil {
 		floor = m.Seq()
 	}
+	sighted, differs := l.lookAtSighting(cctx)
 	s, subject, err := l.openStream(cctx)
+	refilled, serr := differs()
 	if errors.Is(err, errForeignStream) {
 		return hub.Info{}, err // not an outage: waiting will not mend it
 	}
@@ -272,6 +275,9 @@ func (l *Log) Info(ctx context.Context) (hub.Info, error) {
 	e := epochOf(si.Created)
 	if m != nil && m.Epoch == e {
 		if err := l.keepsMark(cctx, m, e, si.State.LastSeq, floor); err != nil {
+			return hub.Info{}, err
+		}
+		if err := l.keepsSighting(cctx, sighted, e, refilled, serr); err != nil {
 			return hub.Info{}, err
 		}
 	} else {
@@ -332,7 +338,9 @@ func (l *Log) state(ctx context.Context) (first, last uint64, err error) {
 
 // stateSince is state with floor, what m held at a moment before the call.
 func (l *Log) stateSince(ctx context.Context, m *epoch.Mark, floor uint64) (first, last uint64, err error) {
+	sighted, differs := l.lookAtSighting(ctx)
 	s, err := l.js.Stream(ctx, l.name)
+	refilled, serr := differs()
 	if err != nil {
 		return 0, 0, l.fail(ctx, "stream", err)
 	}
@@ -344,7 +352,26 @@ func (l *Log) stateSince(ctx context.Context, m *epoch.Mark, floor uint64) (firs
 	if err := l.keepsMark(ctx, m, e, si.State.LastSeq, floor); err != nil {
 		return 0, 0, err
 	}
+	if err := l.keepsSighting(ctx, sighted, e, refilled, serr); err != nil {
+		return 0, 0, err
+	}
 	return max(si.State.FirstSeq, 1), si.State.LastSeq, nil
+}
+
+// keepsSighting acts on what lookAtSighting found of s, beside a look that
+// found the stream in epoch e: another message under s's sequence in s's
+// epoch means the stream lost its tail and was refilled (see sighting).
+// err, the look's failure, is the call's: the stream could not be checked.
+func (l *Log) keepsSighting(ctx context.Context, s sighting, e string, differs bool, err error) error {
+	switch {
+	case s.epoch != e:
+		return nil // another epoch: its own sighting counts
+	case err != nil:
+		return err
+	case differs:
+		return l.refilled(ctx, s)
+	}
+	return nil
 }
 
 // keepsMark checks that the stream, which a call found in epoch e ending

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,4 +203,180 @@ func untilRead(t *testing.T, l *Log, after uint64, n int) ([]*hub.Event, error) 
 		return got, fmt.Errorf("%d events, want %d", len(got), n)
 	}
 	return got, err
+}
+
+// TestALostTailRefilledToItsEndStartsANewEpoch: after the server's machine
+// lost the stream's last two messages, a node that never saw them (one
+// started since, or one whose tail had not read them yet) may append
+// first, as many events as were lost or more: the stream ends where it
+// did, or past it, with other events under the same sequences. The node
+// that saw the lost ones must still notice, on each of its paths, or two
+// nodes would serve two different events under one id, and its tail would
+// never deliver the other node's events.
+func TestALostTailRefilledToItsEndStartsANewEpoch(t *testing.T) {
+	for _, path := range []string{"append", "append after a refill past the end", "append, having only read the lost events", "read", "tail", "info"} {
+		t.Run(path, func(t *testing.T) {
+			srv := testserver.NATS(t)
+			ctx := t.Context()
+			l, err := open(t, srv, "refilled", logtest.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			before, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost := func() { appendNumbered(t, l, 9, 10) }
+			if path == "append, having only read the lost events" {
+				lost = func() {
+					writer, err := open(t, srv, l.Stream(), logtest.Config{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer writer.Close()
+					appendNumbered(t, writer, 9, 10)
+					if got, err := untilRead(t, l, 8, 2); err != nil || got[1].Seq != 10 {
+						t.Fatalf("Read(8, 2): %v, %v; want events 9 and 10", got, err)
+					}
+				}
+			}
+			loseTail(t, srv, func() { appendNumbered(t, l, 1, 8) }, lost)
+			other, err := open(t, srv, l.Stream(), logtest.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+			refill := 2
+			if path == "append after a refill past the end" {
+				refill = 4
+			}
+			for i := range refill {
+				ev := &hub.Event{Topics: []string{"t"}, Data: fmt.Sprint("refill ", i)}
+				if err := other.Append(ctx, []*hub.Event{ev}); err != nil || ev.Seq != uint64(9+i) {
+					t.Fatalf("the node that saw nothing lost appending: seq %d, %v; want %d", ev.Seq, err, 9+i)
+				}
+			}
+			switch path {
+			case "append", "append after a refill past the end", "append, having only read the lost events":
+				err = untilAvailable(t, func(ctx context.Context) error {
+					return l.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "after"}})
+				})
+			case "read":
+				err = untilAvailable(t, func(ctx context.Context) error { _, err := l.Read(ctx, 5, 100); return err })
+			case "tail":
+				// Bounded: a tail that goes on in the old epoch waits for
+				// event 11 and never delivers the other node's 9 and 10.
+				err = untilAvailable(t, func(ctx context.Context) error {
+					tctx, stop := context.WithTimeout(ctx, 10*time.Second)
+					defer stop()
+					_, err := l.ReadWait(tctx, 10, 100)
+					return err
+				})
+			case "info":
+				err = untilAvailable(t, func(ctx context.Context) error { _, err := l.Info(ctx); return err })
+			}
+			if !errors.Is(err, hub.ErrReplaced) {
+				t.Fatalf("%s after events 9 and 10 were lost and appended again by another node: %v; want ErrReplaced", path, err)
+			}
+			after, err := l.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Epoch == before.Epoch {
+				t.Fatalf("the log kept epoch %q", after.Epoch)
+			}
+			if err := other.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: "refused"}}); !errors.Is(err, hub.ErrReplaced) {
+				t.Fatalf("the other node appending in the old epoch: %v; want ErrReplaced", err)
+			}
+		})
+	}
+}
+
+// TestSharedLogsSeeNoLossWhileBusy: the checks for a lost tail compare the
+// stream with what a node saw before each call (its end, and the message
+// under the newest sequence seen), so two nodes appending, reading and
+// tailing at once never take each other's progress for a loss.
+func TestSharedLogsSeeNoLossWhileBusy(t *testing.T) {
+	srv := testserver.NATS(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var logs [2]*Log
+	for i := range logs {
+		l, err := open(t, srv, "busy", logtest.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		logs[i] = l
+	}
+	before, err := logs[0].Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appenders, each = 4, 100
+	total := uint64(len(logs) * appenders * each)
+	var mu sync.Mutex
+	var failures []error
+	fail := func(err error) {
+		mu.Lock()
+		failures = append(failures, err)
+		mu.Unlock()
+		cancel() // the others stop too
+	}
+	var busy, tails sync.WaitGroup
+	for _, l := range logs {
+		for range appenders {
+			busy.Go(func() {
+				for i := range each {
+					if err := l.Append(ctx, []*hub.Event{{Topics: []string{"t"}, Data: fmt.Sprint(i)}}); err != nil {
+						fail(fmt.Errorf("append: %w", err))
+						return
+					}
+				}
+			})
+		}
+		tails.Go(func() { // follows the tail to the last event
+			for pos := uint64(0); pos < total; {
+				evs, err := l.ReadWait(ctx, pos, 64)
+				if err != nil {
+					fail(fmt.Errorf("tail after %d: %w", pos, err))
+					return
+				}
+				pos = evs[len(evs)-1].Seq
+			}
+		})
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for _, l := range logs {
+		readers.Go(func() { // reads from the start until the tails are done
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := l.Read(ctx, 0, 16); err != nil {
+					fail(fmt.Errorf("read: %w", err))
+					return
+				}
+				if _, err := l.Info(ctx); err != nil {
+					fail(fmt.Errorf("info: %w", err))
+					return
+				}
+			}
+		})
+	}
+	busy.Wait()
+	tails.Wait()
+	close(stop)
+	readers.Wait()
+	for _, err := range failures {
+		t.Error(err)
+	}
+	after, err := logs[1].Info(t.Context())
+	if err != nil || after.Epoch != before.Epoch || after.Last != total {
+		t.Fatalf("Info after the busy spell: %+v, %v; want epoch %q ending at %d", after, err, before.Epoch, total)
+	}
 }

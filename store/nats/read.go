@@ -44,6 +44,9 @@ type cursor struct {
 	// subject is the log's subject when the cursor was made: a message on
 	// another is another stream's, made since under the same name.
 	subject string
+	// lastData is the data of the last message accepted, for the log's
+	// sighting (see sawPage).
+	lastData []byte
 	// quit is the log's: closed by Close, it ends a wait for a message
 	// (nats.go does not close a channel subscription's channel).
 	quit <-chan struct{}
@@ -258,7 +261,7 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 		return nil, false, err
 	}
 	evs = make([]*hub.Event, 0, n)
-	defer func() { c.saw(evs) }()
+	defer func() { l.sawPage(c, evs) }()
 	for len(evs) < n {
 		m, err := c.nextMsg(pctx)
 		if err != nil {
@@ -280,10 +283,13 @@ func (l *Log) pull(ctx context.Context, c *cursor, n int, wait time.Duration) (e
 	return evs, true, nil
 }
 
-// saw raises c's mark to the last of evs, what a pull on c delivered.
-func (c *cursor) saw(evs []*hub.Event) {
+// sawPage raises c's mark to the last of evs, what a pull on c delivered,
+// and makes it the log's sighting.
+func (l *Log) sawPage(c *cursor, evs []*hub.Event) {
 	if len(evs) > 0 {
-		c.mark.Saw(evs[len(evs)-1].Seq)
+		seq := evs[len(evs)-1].Seq
+		c.mark.Saw(seq)
+		l.saw(c.mark.Epoch, seq, c.subject, c.lastData)
 	}
 }
 
@@ -326,7 +332,7 @@ func (c *cursor) accept(m *natsgo.Msg) (ev *hub.Event, end bool, err error) {
 		return nil, false, fmt.Errorf("nats: message %d: %w", seq, err)
 	}
 	ev.Seq = seq
-	c.next, c.pending = seq+1, left
+	c.next, c.pending, c.lastData = seq+1, left, m.Data
 	return ev, false, nil
 }
 
@@ -589,7 +595,7 @@ func (l *Log) follow(ctx context.Context, c *cursor, limit int) (evs []*hub.Even
 	// that may never come held the tail for staleAfter.
 	pctx, cancel := context.WithDeadline(ctx, c.until)
 	defer cancel()
-	defer func() { c.saw(evs) }()
+	defer func() { l.sawPage(c, evs) }()
 	for len(evs) < limit && c.asked > 0 {
 		var m *natsgo.Msg
 		if len(evs) == 0 {
