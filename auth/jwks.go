@@ -13,6 +13,8 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +112,7 @@ func (j *jwks) fetch(ctx context.Context, wait bool) error {
 		j.fetching, j.fetchFailed = nil, err
 		close(done)
 		if err != nil {
-			j.opts.Logger.Warn("fetching the JWKS failed; keeping the keys fetched before", "url", j.opts.JWKSURL, "err", err)
+			j.opts.Logger.Warn("fetching the JWKS failed; keeping the keys fetched before", "url", redactURL(j.opts.JWKSURL), "err", err)
 			return
 		}
 		j.set, j.fetched = set, j.opts.Now()
@@ -129,20 +131,32 @@ func (j *jwks) fetch(ctx context.Context, wait bool) error {
 // own timeout.
 const jwksFetchTimeout = 10 * time.Second
 
-// get fetches and parses the set.
+// get fetches and parses the set. Its errors are logged and returned by
+// New, so none of them holds the URL as given: it may carry credentials
+// (see redactURL).
 func (j *jwks) get(ctx context.Context) ([]Key, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.opts.JWKSURL, nil)
 	if err != nil {
-		return nil, err
+		// The URL does not parse. The *url.Error quotes all of it; what
+		// is wrong with it is enough to fix it.
+		if uerr, ok := errors.AsType[*url.Error](err); ok {
+			err = uerr.Err
+		}
+		return nil, fmt.Errorf("the JWKS URL is invalid: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := j.opts.HTTPClient.Do(req)
 	if err != nil {
+		// The client's *url.Error hides a password but keeps the query,
+		// where a key server may take its token.
+		if uerr, ok := errors.AsType[*url.Error](err); ok {
+			uerr.URL = redactURL(uerr.URL)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s", j.opts.JWKSURL, resp.Status)
+		return nil, fmt.Errorf("%s answered %s", redactURL(j.opts.JWKSURL), resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
@@ -152,6 +166,37 @@ func (j *jwks) get(ctx context.Context) ([]Key, error) {
 		return nil, fmt.Errorf("the key set is larger than %d bytes", maxJWKSBytes)
 	}
 	return ParseJWKS(body)
+}
+
+// redactURL returns a JWKS URL fit for logs and errors. A key server may
+// take credentials in the URL itself, as user:password@ or as a token in
+// the query, and logs are read by more people than the secret's owners:
+// the password, a user name given without one (a token passed as the user,
+// as some servers take it) and every query value are replaced by "xxxxx",
+// which keeps the host, the path and the query's names to tell which URL
+// failed. A URL that does not parse is not shown at all: which of its
+// parts is a secret cannot be told.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, hasPassword := u.User.Password(); u.User != nil && !hasPassword {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			if name, _, ok := strings.Cut(p, "="); ok {
+				parts[i] = name + "=xxxxx"
+			} else if p != "" {
+				parts[i] = "xxxxx" // a bare token, not a name
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.Redacted()
 }
 
 // jwk is one JSON Web Key (RFC 7517) with the members of the key types

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -255,6 +256,80 @@ func TestNewFailsWhenTheJWKSCannotBeFetched(t *testing.T) {
 	for name, url := range map[string]string{"404": bad.URL, "no keys": empty.URL, "too large": huge.URL, "unreachable": closed.URL} {
 		if _, err := New(context.Background(), Options{JWKSURL: url}); err == nil {
 			t.Errorf("%s: New succeeded", name)
+		}
+	}
+}
+
+// logLines is a log destination that hands each line to the test, which
+// can so wait for the line a fetch logs after New has returned.
+type logLines chan string
+
+func (l logLines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
+}
+
+// TestJWKSURLCredentialsStayOutOfLogsAndErrors: a JWKS URL may carry the
+// key server's credentials (user:password@, a token as the user name, or
+// one in the query). A failed fetch is logged, and New returns it as its
+// error, which serve prints; neither shows the credentials, and both still
+// name the host, so an operator can tell which URL failed.
+func TestJWKSURLCredentialsStayOutOfLogsAndErrors(t *testing.T) {
+	refusing := newKeyServer(t)
+	refusing.set(http.StatusUnauthorized)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	// withSecrets puts every kind of credential into the URL of a server.
+	withSecrets := func(base, user string) string {
+		return strings.Replace(base, "//", "//"+user+"@", 1) + "/jwks.json?access_token=s3cr3t&b4reToken"
+	}
+	secrets := []string{"hunter2", "s3cr3t", "b4reToken", "us3rT0ken"}
+	for _, tc := range []struct{ name, url, host string }{
+		{"refused", withSecrets(refusing.URL, "alice:hunter2"), strings.TrimPrefix(refusing.URL, "http://")},
+		{"unreachable", withSecrets(closed.URL, "alice:hunter2"), strings.TrimPrefix(closed.URL, "http://")},
+		{"token as the user", withSecrets(refusing.URL, "us3rT0ken"), strings.TrimPrefix(refusing.URL, "http://")},
+		// Which part of a URL that does not parse is secret cannot be
+		// told, so none of it is shown, not even the host.
+		{"unparsable", "http://alice:hunter2@bad host/jwks.json?access_token=s3cr3t", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := make(logLines, 10)
+			_, err := New(context.Background(), Options{JWKSURL: tc.url, Logger: slog.New(slog.NewTextHandler(lines, nil))})
+			if err == nil {
+				t.Fatal("New succeeded")
+			}
+			var line string
+			select {
+			case line = <-lines:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the failed fetch was not logged")
+			}
+			for what, text := range map[string]string{"the log": line, "New's error": err.Error()} {
+				for _, secret := range secrets {
+					if strings.Contains(text, secret) {
+						t.Errorf("%s shows %q: %s", what, secret, text)
+					}
+				}
+				if !strings.Contains(text, tc.host) {
+					t.Errorf("%s does not name the host %s: %s", what, tc.host, text)
+				}
+			}
+		})
+	}
+}
+
+func TestRedactURLHidesCredentialsAndKeepsTheRest(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://keys.example/jwks.json", "https://keys.example/jwks.json"},
+		{"https://alice:hunter2@keys.example/jwks.json", "https://alice:xxxxx@keys.example/jwks.json"},
+		{"https://t0ken@keys.example/jwks.json", "https://xxxxx@keys.example/jwks.json"},
+		{"https://keys.example/jwks.json?token=t0ken&tenant=acme", "https://keys.example/jwks.json?token=xxxxx&tenant=xxxxx"},
+		{"https://keys.example/jwks.json?t0ken", "https://keys.example/jwks.json?xxxxx"},
+		{"https://keys.example/jwks.json#t0ken", "https://keys.example/jwks.json"},
+		{"https://alice:hunter2@bad host/", "(unparsable URL)"},
+	} {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
