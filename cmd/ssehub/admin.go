@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -203,11 +204,22 @@ func (m *Main) adminHandler() (http.Handler, error) {
 	mux.Handle("GET /api/stats", m.api.Stats())
 	mux.Handle("/api/admin/", m.api.Admin(m.tr.adminToken))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", maskedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux, nil
+}
+
+// maskedCmdline answers /debug/pprof/cmdline as pprof.Cmdline does, the
+// arguments separated by NUL bytes, but masked by maskArgs. The admin
+// listener asks for no token, and the command line may hold --jwt-key, the
+// store's password or a JWKS URL's token: whoever reaches the profiler
+// must not get the keys to publish as anyone.
+func maskedCmdline(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strings.Join(maskArgs(os.Args), "\x00"))
 }
 
 // AdminAddr returns the admin listener's address, or nil without one.

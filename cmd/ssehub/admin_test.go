@@ -130,6 +130,28 @@ func TestAdminListenerTakesOperatorEndpointsOffThePublicOne(t *testing.T) {
 	})
 }
 
+// TestAdminCmdlineHidesSecrets: /debug/pprof/cmdline on the admin
+// listener, which asks for no token, shows the command line masked by
+// maskArgs, not as pprof would, with the keys given as flags.
+func TestAdminCmdlineHidesSecrets(t *testing.T) {
+	// The handler reads os.Args, as pprof's does. No test of this package
+	// runs in parallel, and cleanups run last first, so the hub has
+	// stopped when os.Args is restored.
+	args := os.Args
+	t.Cleanup(func() { os.Args = args })
+	os.Args = append(slices.Clone(args), "--jwt-key", "hunter2", "--store=redis://:hunter2@h:6379")
+	cfg := testConfig(t, "memory:")
+	cfg.AdminListen = "127.0.0.1:0"
+	m, _ := runMain(t, cfg, nil, nil)
+	status, body := get(t, http.DefaultClient, "http://"+m.AdminAddr().String()+"/debug/pprof/cmdline")
+	if status != http.StatusOK || strings.Contains(body, "hunter2") {
+		t.Fatalf("admin /debug/pprof/cmdline: %d %q, want the command line without the secrets", status, body)
+	}
+	if want := strings.Join(maskArgs(os.Args), "\x00"); body != want {
+		t.Errorf("admin /debug/pprof/cmdline: %q, want %q", body, want)
+	}
+}
+
 // TestACMEWiring checks, without a network or a CA, what the hub does
 // with --acme-domains: it serves the certificates kept in the data folder
 // (acme/) over TLS with HTTP/2, refuses names it was not given, and

@@ -250,3 +250,78 @@ func maskURL(v string) string {
 	}
 	return out
 }
+
+// maskArgs returns a command line as mask would show it: the value of a
+// secret flag masked, whether given as --flag=value or as --flag value, the
+// password of any URL hidden (a --store address), and every query value of
+// a JWKS URL hidden, since a key server may take its token there under any
+// name. args[0], the program, is kept.
+func maskArgs(args []string) []string {
+	out := slices.Clone(args)
+	valueOf := "" // the flag whose value is the next argument
+	for i := 1; i < len(out); i++ {
+		a := out[i]
+		name, value, hasValue := flagOf(a)
+		switch {
+		case valueOf != "":
+			out[i], valueOf = maskFlagValue(valueOf, a), ""
+		case name == "":
+			out[i] = maskURL(a) // a command or an argument
+		case hasValue:
+			out[i] = strings.TrimSuffix(a, value) + maskFlagValue(name, value)
+		case isSecret(name) || isJWKSURL(name):
+			// Only these take the next argument as their value here: a
+			// true/false flag such as --demo takes none, and the flag
+			// after it must still be read as a flag.
+			valueOf = name
+		}
+	}
+	return out
+}
+
+// flagOf splits an argument of the form -name, --name, -name=value or
+// --name=value, as the flag package reads it; name is empty for any other
+// argument.
+func flagOf(a string) (name, value string, hasValue bool) {
+	if len(a) < 2 || a[0] != '-' {
+		return "", "", false
+	}
+	name = strings.TrimPrefix(a[1:], "-")
+	if name == "" || name[0] == '-' || name[0] == '=' {
+		return "", "", false
+	}
+	name, value, hasValue = strings.Cut(name, "=")
+	return name, value, hasValue
+}
+
+// maskFlagValue masks one flag's value for maskArgs.
+func maskFlagValue(name, v string) string {
+	if isJWKSURL(name) {
+		return maskQuery(maskURL(v))
+	}
+	return mask(v, isSecret(name))
+}
+
+// isJWKSURL says whether a flag is one of the JWKS URLs (--jwks-url,
+// --publisher-jwks-url, --subscriber-jwks-url).
+func isJWKSURL(name string) bool { return strings.HasSuffix(name, "jwks-url") }
+
+// maskQuery hides every query value of a URL, and a query word without a
+// value (a bare token), keeping the parameters' names; it drops the
+// fragment.
+func maskQuery(v string) string {
+	base, query, ok := strings.Cut(v, "?")
+	if !ok {
+		return v
+	}
+	query, _, _ = strings.Cut(query, "#")
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		if name, _, ok := strings.Cut(p, "="); ok {
+			parts[i] = name + "=********"
+		} else if p != "" {
+			parts[i] = "********"
+		}
+	}
+	return base + "?" + strings.Join(parts, "&")
+}
