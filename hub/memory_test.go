@@ -109,3 +109,51 @@ func TestAFrameLargerThanTheQueueBudgetStillReachesAnIdleSubscriber(t *testing.T
 		t.Fatalf("the subscriber that had not taken the first event ended with %v, want ErrSlowSubscriber", err)
 	}
 }
+
+// TestZeroQueueBoundsSelectTheDefaults: a QueueSize or QueueBytes of 0,
+// what --queue-size 0 and --queue-bytes 0 give the hub, means the default
+// bound (4096 frames, 4 MiB), not a queue that holds nothing and would cut
+// off every subscriber at its first event. A subscriber that does not read
+// gets exactly what the default bound let wait for it, then
+// ErrSlowSubscriber.
+func TestZeroQueueBoundsSelectTheDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data string // of each event
+		fit  int    // events within the default bound; one more overflows it
+	}{
+		{"QueueSize", "x", 4096},
+		// 40 frames of 100 KiB and some bytes of id and field names are
+		// under 4 MiB, 41 are over.
+		{"QueueBytes", strings.Repeat("x", 100<<10), 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHub(t, hub.Options{QueueSize: 0, QueueBytes: 0, Heartbeat: -1}, hub.Retention{})
+			slow := subscribe(t, h, hub.SubscribeRequest{Topics: []string{"t"}})
+			evs := make([]hub.Event, tc.fit+1)
+			for i := range evs {
+				evs[i] = hub.Event{Topics: []string{"t"}, Data: tc.data}
+			}
+			publish(t, h, evs...)
+			// Read only once the overflow is seen: reading before would
+			// make room while the events are dispatched.
+			eventually(t, func() bool { return h.Stats().SlowDisconnects == 1 })
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			var err error
+			var buf [][]byte
+			events := 0
+			for err == nil {
+				buf, err = slow.Next(ctx, buf)
+				for _, f := range buf {
+					if frameOf(f).data != "" {
+						events++
+					}
+				}
+			}
+			if !errors.Is(err, hub.ErrSlowSubscriber) || events != tc.fit {
+				t.Fatalf("the subscriber that does not read got %d events, then %v; want %d, then ErrSlowSubscriber", events, err, tc.fit)
+			}
+		})
+	}
+}

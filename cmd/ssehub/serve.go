@@ -131,9 +131,9 @@ func (c *Config) register(fs *flag.FlagSet) {
 	c.Auth.register(fs)
 	fs.DurationVar(&c.Heartbeat, "heartbeat", 15*time.Second, "interval of heartbeat comments on idle streams")
 	fs.DurationVar(&c.Retry, "retry", 0, "reconnection delay sent to clients when their stream opens (0: the client's default)")
-	fs.IntVar(&c.QueueSize, "queue-size", 4096, "events that may wait for one subscriber before it is disconnected as too slow")
+	fs.IntVar(&c.QueueSize, "queue-size", 4096, "events that may wait for one subscriber before it is disconnected as too slow (0: the default, 4096)")
 	c.QueueBytes = 4 << 20
-	fs.Var(&c.QueueBytes, "queue-bytes", "bytes of events that may wait for one subscriber before it is disconnected as too slow, e.g. 4MiB")
+	fs.Var(&c.QueueBytes, "queue-bytes", "bytes of events that may wait for one subscriber before it is disconnected as too slow, e.g. 4MiB (0: the default, 4MiB)")
 	c.UnsentBytes = 4 << 20
 	fs.Var(&c.UnsentBytes, "unsent-bytes", "bytes a stream's socket may leave unsent before the stream is closed as too slow (event loop), e.g. 4MiB")
 	c.RecentBytes = 16 << 20
