@@ -112,7 +112,7 @@ func (j *jwks) fetch(ctx context.Context, wait bool) error {
 		j.fetching, j.fetchFailed = nil, err
 		close(done)
 		if err != nil {
-			j.opts.Logger.Warn("fetching the JWKS failed; keeping the keys fetched before", "url", redactURL(j.opts.JWKSURL), "err", err)
+			j.opts.Logger.Warn("fetching the JWKS failed; keeping the keys fetched before", "url", RedactURL(j.opts.JWKSURL), "err", err)
 			return
 		}
 		j.set, j.fetched = set, j.opts.Now()
@@ -133,7 +133,7 @@ const jwksFetchTimeout = 10 * time.Second
 
 // get fetches and parses the set. Its errors are logged and returned by
 // New, so none of them holds the URL as given: it may carry credentials
-// (see redactURL).
+// (see RedactURL).
 func (j *jwks) get(ctx context.Context) ([]Key, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.opts.JWKSURL, nil)
 	if err != nil {
@@ -150,13 +150,13 @@ func (j *jwks) get(ctx context.Context) ([]Key, error) {
 		// The client's *url.Error hides a password but keeps the query,
 		// where a key server may take its token.
 		if uerr, ok := errors.AsType[*url.Error](err); ok {
-			uerr.URL = redactURL(uerr.URL)
+			uerr.URL = RedactURL(uerr.URL)
 		}
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s", redactURL(j.opts.JWKSURL), resp.Status)
+		return nil, fmt.Errorf("%s answered %s", RedactURL(j.opts.JWKSURL), resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
@@ -168,35 +168,50 @@ func (j *jwks) get(ctx context.Context) ([]Key, error) {
 	return ParseJWKS(body)
 }
 
-// redactURL returns a JWKS URL fit for logs and errors. A key server may
-// take credentials in the URL itself, as user:password@ or as a token in
-// the query, and logs are read by more people than the secret's owners:
-// the password, a user name given without one (a token passed as the user,
-// as some servers take it) and every query value are replaced by "xxxxx",
-// which keeps the host, the path and the query's names to tell which URL
-// failed. A URL that does not parse is not shown at all: which of its
-// parts is a secret cannot be told.
-func redactURL(raw string) string {
+// RedactURL returns a JWKS URL fit for logs, errors and shown
+// configuration. A key server may take credentials in the URL itself, as
+// user:password@ or as a token in the query, and logs are read by more
+// people than the secret's owners: the password, a user name given without
+// one (a token passed as the user, as some servers take it) and every query
+// value are replaced by "********", which keeps the host, the path and the
+// query's names to tell which URL it is. A URL that does not parse is not
+// shown at all: which of its parts is a secret cannot be told.
+func RedactURL(raw string) string {
+	const mark = "********"
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	if _, hasPassword := u.User.Password(); u.User != nil && !hasPassword {
-		u.User = url.User("xxxxx")
+	user := ""
+	if u.User != nil {
+		name := mark // a user name alone may be the token
+		if _, hasPassword := u.User.Password(); hasPassword {
+			name = url.User(u.User.Username()).String() + ":" + mark
+		}
+		user = name + "@"
+		u.User = nil
 	}
 	if u.RawQuery != "" {
 		parts := strings.Split(u.RawQuery, "&")
 		for i, p := range parts {
 			if name, _, ok := strings.Cut(p, "="); ok {
-				parts[i] = name + "=xxxxx"
+				parts[i] = name + "=" + mark
 			} else if p != "" {
-				parts[i] = "xxxxx" // a bare token, not a name
+				parts[i] = mark // a bare token, not a name
 			}
 		}
 		u.RawQuery = strings.Join(parts, "&")
 	}
 	u.Fragment, u.RawFragment = "", ""
-	return u.Redacted()
+	s := u.String()
+	if user != "" {
+		// The marks are written as they are: url.Userinfo would escape
+		// them.
+		if rest, ok := strings.CutPrefix(s, u.Scheme+"://"); ok {
+			s = u.Scheme + "://" + user + rest
+		}
+	}
+	return s
 }
 
 // jwk is one JSON Web Key (RFC 7517) with the members of the key types

@@ -321,15 +321,15 @@ func TestJWKSURLCredentialsStayOutOfLogsAndErrors(t *testing.T) {
 func TestRedactURLHidesCredentialsAndKeepsTheRest(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"https://keys.example/jwks.json", "https://keys.example/jwks.json"},
-		{"https://alice:hunter2@keys.example/jwks.json", "https://alice:xxxxx@keys.example/jwks.json"},
-		{"https://t0ken@keys.example/jwks.json", "https://xxxxx@keys.example/jwks.json"},
-		{"https://keys.example/jwks.json?token=t0ken&tenant=acme", "https://keys.example/jwks.json?token=xxxxx&tenant=xxxxx"},
-		{"https://keys.example/jwks.json?t0ken", "https://keys.example/jwks.json?xxxxx"},
+		{"https://alice:hunter2@keys.example/jwks.json", "https://alice:********@keys.example/jwks.json"},
+		{"https://t0ken@keys.example/jwks.json", "https://********@keys.example/jwks.json"},
+		{"https://keys.example/jwks.json?token=t0ken&tenant=acme", "https://keys.example/jwks.json?token=********&tenant=********"},
+		{"https://keys.example/jwks.json?t0ken", "https://keys.example/jwks.json?********"},
 		{"https://keys.example/jwks.json#t0ken", "https://keys.example/jwks.json"},
 		{"https://alice:hunter2@bad host/", "(unparsable URL)"},
 	} {
-		if got := redactURL(tc.in); got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

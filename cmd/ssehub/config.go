@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/store/pebble"
 )
 
@@ -156,23 +157,24 @@ func printConfig(w io.Writer, fs *flag.FlagSet, sources map[string]source) {
 			return
 		}
 		width = max(width, len(f.Name))
-		rows = append(rows, row{f.Name, tomlValue(f, isSecret(f.Name)), sources[f.Name].String()})
+		rows = append(rows, row{f.Name, tomlValue(f), sources[f.Name].String()})
 	})
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-*s = %s  # %s\n", width, r.key, r.value, r.src)
 	}
 }
 
-// tomlValue writes a flag's value as the file would hold it.
-func tomlValue(f *flag.Flag, secret bool) string {
+// tomlValue writes a flag's value as the file would hold it, masked as the
+// admin listener's command line is.
+func tomlValue(f *flag.Flag) string {
 	if l, ok := f.Value.(*listFlag); ok {
 		quoted := make([]string, len(*l))
 		for i, v := range *l {
-			quoted[i] = tomlString(mask(v, secret))
+			quoted[i] = tomlString(maskFlagValue(f.Name, v))
 		}
 		return "[" + strings.Join(quoted, ", ") + "]"
 	}
-	if g, ok := f.Value.(flag.Getter); ok && !secret {
+	if g, ok := f.Value.(flag.Getter); ok && !isSecret(f.Name) {
 		switch v := g.Get().(type) {
 		case bool, int, int64, uint, uint64, float64:
 			return fmt.Sprint(v)
@@ -180,7 +182,7 @@ func tomlValue(f *flag.Flag, secret bool) string {
 			return tomlString(v.String())
 		}
 	}
-	return tomlString(mask(f.Value.String(), secret))
+	return tomlString(maskFlagValue(f.Name, f.Value.String()))
 }
 
 // tomlString quotes s as a TOML basic string.
@@ -296,8 +298,8 @@ func flagOf(a string) (name, value string, hasValue bool) {
 
 // maskFlagValue masks one flag's value for maskArgs.
 func maskFlagValue(name, v string) string {
-	if isJWKSURL(name) {
-		return maskQuery(maskURL(v))
+	if isJWKSURL(name) && v != "" {
+		return auth.RedactURL(v)
 	}
 	return mask(v, isSecret(name))
 }
@@ -305,23 +307,3 @@ func maskFlagValue(name, v string) string {
 // isJWKSURL says whether a flag is one of the JWKS URLs (--jwks-url,
 // --publisher-jwks-url, --subscriber-jwks-url).
 func isJWKSURL(name string) bool { return strings.HasSuffix(name, "jwks-url") }
-
-// maskQuery hides every query value of a URL, and a query word without a
-// value (a bare token), keeping the parameters' names; it drops the
-// fragment.
-func maskQuery(v string) string {
-	base, query, ok := strings.Cut(v, "?")
-	if !ok {
-		return v
-	}
-	query, _, _ = strings.Cut(query, "#")
-	parts := strings.Split(query, "&")
-	for i, p := range parts {
-		if name, _, ok := strings.Cut(p, "="); ok {
-			parts[i] = name + "=********"
-		} else if p != "" {
-			parts[i] = "********"
-		}
-	}
-	return base + "?" + strings.Join(parts, "&")
-}

@@ -234,7 +234,8 @@ func FuzzConfigFile(f *testing.F) {
 // TestConfigCheckPrintsSourcesAndMasksSecrets runs `ssehub config check`.
 func TestConfigCheckPrintsSourcesAndMasksSecrets(t *testing.T) {
 	path := writeFile(t, "listen = \"127.0.0.1:7000\"\ntls-key = \"/etc/ssehub/private-key-path.pem\"\ntls-cert = \"/etc/ssehub/cert.pem\"\nstore = \"redis://user:hunter2@redis.internal:6379/0\"\n")
-	env := map[string]string{"SSEHUB_JWT_KEY": "very-secret-jwt-key", "SSEHUB_HEARTBEAT": "20s"}
+	env := map[string]string{"SSEHUB_JWT_KEY": "very-secret-jwt-key", "SSEHUB_HEARTBEAT": "20s",
+		"SSEHUB_SUBSCRIBER_JWKS_URL": "https://t0ken-user@idp.example/jwks.json?access_token=jwks-t0ken"}
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"config", "check", "--config", path, "--cors-origins", "https://a.example"},
 		strings.NewReader(""), &out, &errOut, envOf(env))
@@ -242,7 +243,7 @@ func TestConfigCheckPrintsSourcesAndMasksSecrets(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	text := regexp.MustCompile(` +=`).ReplaceAllString(out.String(), " =") // the keys are aligned
-	for _, secret := range []string{"very-secret-jwt-key", "hunter2", "private-key-path"} {
+	for _, secret := range []string{"very-secret-jwt-key", "hunter2", "private-key-path", "t0ken"} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the output shows the secret %q:\n%s", secret, text)
 		}
@@ -252,6 +253,7 @@ func TestConfigCheckPrintsSourcesAndMasksSecrets(t *testing.T) {
 		`jwt-key = "********"`, "# env SSEHUB_JWT_KEY",
 		`heartbeat = "20s"`,
 		`store = "redis://user:********@redis.internal:6379/0"`, "# file " + path + ":4",
+		`subscriber-jwks-url = "https://********@idp.example/jwks.json?access_token=********"`,
 		`cors-origins = ["https://a.example"]`,
 		`queue-size = 4096`, `demo = true`, "# default",
 	} {
