@@ -90,6 +90,9 @@ func (c *Config) validate() error {
 	if err := c.Limits.check(); err != nil {
 		return err
 	}
+	if err := c.checkSigns(); err != nil {
+		return err
+	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		return err
 	}
@@ -118,6 +121,35 @@ func (c *Config) validate() error {
 	}
 	tc := c.TransportConfig // check settles --pprof into a copy
 	return tc.check(dataDir)
+}
+
+// checkSigns refuses a negative count or duration where none means
+// anything (--heartbeat's turns heartbeats off): each of these flags reads
+// 0 as its default or as "no bound", and would take a negative value as
+// the one or the other (--queue-size -1 as the default, --retention-age
+// -1h as no bound), so a typo must not pass.
+func (c *Config) checkSigns() error {
+	var negative []string
+	for name, v := range map[string]int64{
+		"queue-size":       int64(c.QueueSize),
+		"retention-events": c.RetentionEvents,
+		"retry":            int64(c.Retry),
+		"retention-age":    int64(c.RetentionAge),
+		"shutdown-timeout": int64(c.ShutdownTimeout),
+		"shutdown-retry":   int64(c.ShutdownRetry),
+		"shutdown-jitter":  int64(c.ShutdownJitter),
+		"write-timeout":    int64(c.WriteTimeout),
+		"jwks-refresh":     int64(c.Auth.JWKSRefresh),
+	} {
+		if v < 0 {
+			negative = append(negative, "--"+name)
+		}
+	}
+	if len(negative) == 0 {
+		return nil
+	}
+	slices.Sort(negative)
+	return fmt.Errorf("%s must not be negative (0 selects the default, or no bound where the flag's help says so)", strings.Join(negative, ", "))
 }
 
 // configCmd runs `ssehub config check`.

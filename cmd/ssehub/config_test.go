@@ -288,6 +288,12 @@ func TestConfigCheckRefusesInvalidConfiguration(t *testing.T) {
 		{"store without scheme", nil, "store = \"redis//cache:6379\"\n", "--store"},
 		{"bad nats stream", []string{"--store", "nats://nats:4222?stream=a/b"}, "", "stream"},
 		{"misspelt redis form", []string{"--store", "redis+clustr://cache:6379"}, "", "--store"},
+		{"negative queue", []string{"--queue-size", "-1"}, "", "--queue-size must not be negative"},
+		{"negative in a file", nil, "queue-size = -2\n", "--queue-size must not be negative"},
+		{"negative durations", []string{"--retry=-1s", "--write-timeout=-1s"}, "", "--retry, --write-timeout must not be negative"},
+		{"negative retention", []string{"--retention-events=-5", "--retention-age=-1h"}, "", "--retention-age, --retention-events"},
+		{"negative shutdown", []string{"--shutdown-timeout=-1s", "--shutdown-retry=-1s", "--shutdown-jitter=-1s", "--jwks-refresh=-1m"}, "",
+			"--jwks-refresh, --shutdown-jitter, --shutdown-retry, --shutdown-timeout must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"config", "check"}, tc.args...)
