@@ -15,6 +15,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/internal/testchromium"
+
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/demo"
 	"github.com/ssehub/ssehub/httpapi"
@@ -72,23 +74,6 @@ func startHub(t *testing.T) string {
 	return base
 }
 
-// chromiumPath finds the browser, or skips (fails under CI) without one.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(path); err != nil {
-		msg := fmt.Sprintf("\n\n*** BROWSER TESTS NOT RUN: no Chromium at %s (install Debian's chromium or set $CHROMIUM) ***\n", path)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
 // browser is one headless Chromium with a fresh profile; it records every
 // console error, uncaught exception and error entry of the browser log
 // (failed loads, refused content) of its tabs.
@@ -133,12 +118,13 @@ func newBrowser(t *testing.T) *browser {
 func startBrowser(t *testing.T) (*browser, error) {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.ExecPath(testchromium.Path(t)),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("TMPDIR=" + testchromium.Temp(t)),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
