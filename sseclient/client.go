@@ -69,12 +69,20 @@ func WithHeader(name, value string) Option {
 func WithLastEventID(id string) Option { return func(cfg *config) { cfg.lastEventID = id } }
 
 // WithRetry sets the reconnection time used until the server sets one with a
-// "retry" field. The default is DefaultRetry; zero reconnects at once.
+// "retry" field. The default is DefaultRetry. Zero reconnects at once after a
+// connection that delivered events, as a browser does; if that attempt fails
+// too, the waits start at 100 ms and double (see [WithMaxBackoff]), so that a
+// server that is down is not hammered in a loop.
 func WithRetry(d time.Duration) Option { return func(cfg *config) { cfg.retry = max(d, 0) } }
 
 // WithMaxBackoff caps the doubling of the wait after repeated failures
 // (jitter adds up to half of it again). A server's "retry" above the cap is
 // still honoured. The default is DefaultMaxBackoff.
+//
+// The cap also bounds the 100 ms that a zero or short reconnection time
+// backs off from: a cap below it shortens those waits, and zero together
+// with a zero reconnection time makes every attempt immediate, however many
+// fail in a row. Only ask for that against a server that can take it.
 func WithMaxBackoff(d time.Duration) Option {
 	return func(cfg *config) { cfg.maxBackoff = max(d, 0) }
 }

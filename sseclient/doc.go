@@ -18,9 +18,11 @@
 // When the connection drops, fails or stays silent for longer than the read
 // timeout, the stream waits the reconnection time (the server's "retry", or
 // [WithRetry]) and connects again, sending Last-Event-ID. Repeated failures
-// double the wait up to [WithMaxBackoff], with random jitter of up to half
-// the wait on top; the count starts again once a connection delivers an
-// event. Each failure is reported as a [*RetryError].
+// double the wait up to [WithMaxBackoff], from at least 100 ms at the second
+// failure in a row (so a zero reconnection time means at once only the first
+// time), with random jitter of up to half the wait on top; the count starts
+// again once a connection delivers an event. Each failure is reported as a
+// [*RetryError].
 //
 // As the standard says, the stream stops for good, with a [*ResponseError],
 // when the server answers 204 No Content, any other status outside 2xx, or a

@@ -309,9 +309,23 @@ func (s *Stream) endConnection() {
 	s.connCtx = nil
 }
 
-// backoff returns the wait before the next attempt: the reconnection time,
-// doubled for each further consecutive failure up to the cap, plus jitter of
-// up to half of it.
+// backoffFloor is the least wait from the second failure in a row on,
+// whatever the reconnection time (within the cap). A reconnection time of
+// zero, or of a few milliseconds, is fine once, after a connection that
+// worked, but doubling zero stays zero: against a server that is down the
+// client would reconnect in a hot loop, thousands of attempts a second.
+// 100 ms is short enough that a second attempt still feels immediate, yet
+// allows no more than 10 attempts a second, and the doubling reaches the
+// default cap after about ten failures.
+const backoffFloor = 100 * time.Millisecond
+
+// backoff returns the wait before the next attempt. After the first failure
+// in a row (a connection that delivered no event) it is the reconnection
+// time, zero included. Each further failure doubles it, starting from at
+// least backoffFloor at the second, up to the cap (or up to the reconnection
+// time, when that is above the cap), plus jitter of up to half of it. The cap
+// bounds the floor too, so a zero cap with a zero reconnection time never
+// waits.
 func (s *Stream) backoff() time.Duration {
 	cfg := &s.client.cfg
 	base := cfg.retry
@@ -320,6 +334,9 @@ func (s *Stream) backoff() time.Duration {
 	}
 	ceiling := max(cfg.maxBackoff, base)
 	d := base
+	if s.failures > 1 {
+		d = max(d, backoffFloor/2) // doubled below: the second wait is at least the floor
+	}
 	for i := 1; i < s.failures && d < ceiling; i++ {
 		d = min(d, ceiling/2) * 2
 	}

@@ -166,7 +166,14 @@ func TestBackoff(t *testing.T) {
 		{"the cap bounds the doubling", 100 * ms, time.Second, 0, 10, time.Second},
 		{"a reconnection time above the cap is honoured", 5 * time.Second, time.Second, 0, 3, 5 * time.Second},
 		{"jitter adds up to half", 100 * ms, time.Second, math.MaxInt64, 1, 150 * ms},
-		{"a zero reconnection time stays zero", 0, time.Second, math.MaxInt64, 5, 0},
+		{"a zero reconnection time reconnects at once the first time", 0, time.Second, math.MaxInt64, 1, 0},
+		{"a zero reconnection time backs off from the floor", 0, time.Second, 0, 2, backoffFloor},
+		{"the floor doubles too", 0, time.Second, 0, 4, 4 * backoffFloor},
+		{"jitter adds up to half of the floor", 0, time.Second, math.MaxInt64, 2, backoffFloor * 3 / 2},
+		{"a short reconnection time backs off from the floor", 10 * ms, time.Second, 0, 3, 2 * backoffFloor},
+		{"the cap bounds the floor", 0, 30 * ms, 0, 3, 30 * ms},
+		{"a zero cap with a zero reconnection time never waits", 0, 0, math.MaxInt64, 50, 0},
+		{"no endless doubling of zero", 0, time.Second, 0, 1 << 24, time.Second},
 		{"no overflow with a huge cap", time.Hour, math.MaxInt64, 0, 80, math.MaxInt64 - 1},
 		{"no overflow with huge jitter", math.MaxInt64, 0, math.MaxInt64, 2, math.MaxInt64},
 	}
@@ -178,6 +185,72 @@ func TestBackoff(t *testing.T) {
 			s.failures = tt.failures
 			if got := s.backoff(); got != tt.want {
 				t.Errorf("backoff() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A reconnection time of zero, from the server's "retry: 0" here, means at
+// once after a connection that delivered events, as browsers do, but a
+// server that keeps failing is not hammered in a hot loop: from the second
+// failure in a row the waits start at the floor and double.
+func TestStreamZeroRetryBacksOffOnRepeatedFailures(t *testing.T) {
+	srv := newStreamServer(t)
+	c, ctx := newTestClient(t, srv.URL, WithHTTPClient(srv.Client()))
+	waits := fastWaits(c)
+	results := pump(t, c.Connect(ctx))
+
+	conn := srv.accept(t)
+	conn.send <- "retry: 0\ndata: a\n\n"
+	wantEvent(t, receive(t, results), sse.Event{Type: "message", Data: "a"})
+	close(conn.send)
+	var got []time.Duration
+	got = append(got, wantRetry(t, receive(t, results)).Delay)
+	for range 5 {
+		close(srv.accept(t).send) // and deliver nothing
+		got = append(got, wantRetry(t, receive(t, results)).Delay)
+	}
+
+	f := backoffFloor
+	want := []time.Duration{0, f, 2 * f, 4 * f, 8 * f, 16 * f}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("delays %v, want %v", got, want)
+	}
+	for _, d := range want[1:] { // a zero wait starts no timer
+		if w := receive(t, waits); w != d {
+			t.Errorf("waited %v, want %v", w, d)
+		}
+	}
+}
+
+// WithRetry(0) against a server that is down: the first attempt after a
+// failure is immediate, the following ones back off; WithMaxBackoff(0) asks
+// for no wait at all and gets it.
+func TestStreamZeroRetryAgainstAClosedPort(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there any more
+	f := backoffFloor
+	for _, tt := range []struct {
+		name string
+		opts []Option
+		want []time.Duration
+	}{
+		{"default cap", []Option{WithRetry(0)}, []time.Duration{0, f, 2 * f, 4 * f}},
+		{"zero cap", []Option{WithRetry(0), WithMaxBackoff(0)}, []time.Duration{0, 0, 0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ctx := newTestClient(t, url, tt.opts...)
+			fastWaits(c)
+			s := c.Connect(ctx)
+			defer s.Close()
+			var got []time.Duration
+			for range tt.want {
+				_, err := s.Next()
+				got = append(got, wantRetry(t, result{err: err}).Delay)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("delays %v, want %v", got, tt.want)
 			}
 		})
 	}
