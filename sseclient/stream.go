@@ -117,7 +117,9 @@ func (s *Stream) LastEventID() string { return s.parser.LastEventID() }
 
 // Restart drops the current connection and reconnects at once, as if the
 // server had closed it, without reporting an error. During a reconnection
-// wait, it ends the wait.
+// wait, it ends the wait. It does not revive a stream that has ended: a
+// final answer (such as 204 No Content) that arrived before the connection
+// was dropped still ends the stream.
 func (s *Stream) Restart() {
 	s.mu.Lock()
 	s.restart = true
@@ -263,20 +265,31 @@ func (s *Stream) check(resp *http.Response) error {
 // fail ends the current connection after err. It returns nil to reconnect
 // at once after a restart, a *RetryError to reconnect after a delay, or the
 // final error, which it keeps.
+//
+// A final error is what the connection delivered (a 204 or another answer
+// that stops the stream, an event too large), so it stands even when the
+// connection's context was cancelled in the meantime: the read timeout
+// firing after the answer arrived did not make it any less of an answer,
+// and neither does a Restart racing it. Restart drops a connection "as if
+// the server had closed it", and a server that said stop is not reconnected
+// to after a close either; a restart that comes first, while the request or
+// read is still waiting, cancels it and reconnects as usual. Only the end of
+// the stream itself (Close, the context) outranks a final error.
 func (s *Stream) fail(err error) error {
-	if s.connCtx != nil && s.connCtx.Err() != nil {
+	var stop final
+	isFinal := errors.As(err, &stop)
+	if !isFinal && s.connCtx != nil && s.connCtx.Err() != nil {
 		err = context.Cause(s.connCtx) // the read timeout or restart behind a cancelled read
 	}
 	s.endConnection()
-	var stop final
 	switch {
 	case s.ctx.Err() != nil:
 		s.err = context.Cause(s.ctx)
+	case isFinal:
+		s.err = stop.err
 	case s.takeRestart() || errors.Is(err, errRestart):
 		s.delay = 0
 		return nil
-	case errors.As(err, &stop):
-		s.err = stop.err
 	default:
 		s.failures++
 		s.delay = s.backoff()

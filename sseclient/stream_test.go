@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -602,5 +604,111 @@ func TestStreamDeliversNoBufferedEventAfterTheEnd(t *testing.T) {
 				t.Fatalf("Next after the end = %+v, %v; want %v", ev, err, tt.want)
 			}
 		})
+	}
+}
+
+// lateAnswer is a transport whose answer to the first request comes only
+// once the request's context is done: the read timeout fired, or Restart
+// was called (by cancel, before it waits), while the answer was on its
+// way. With inBody the wait is in the first read of a 200 stream instead.
+// A later request would mean the stream reconnected; it is answered 204.
+type lateAnswer struct {
+	status int
+	body   string
+	inBody bool
+	cancel func() // called before waiting, if set
+	reqs   atomic.Int32
+}
+
+func (l *lateAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp := &http.Response{
+		StatusCode: l.status,
+		Status:     fmt.Sprintf("%d %s", l.status, http.StatusText(l.status)),
+		Header:     http.Header{"Content-Type": {"text/event-stream"}},
+		Body:       io.NopCloser(strings.NewReader(l.body)),
+		Request:    req,
+	}
+	if l.reqs.Add(1) > 1 {
+		resp.StatusCode, resp.Status, resp.Body = http.StatusNoContent, "204 No Content", http.NoBody
+		return resp, nil
+	}
+	wait := func() {
+		if l.cancel != nil {
+			l.cancel()
+		}
+		<-req.Context().Done()
+	}
+	if l.inBody {
+		resp.Body = io.NopCloser(&waitReader{wait: wait, r: resp.Body})
+	} else {
+		wait()
+	}
+	return resp, nil
+}
+
+// waitReader calls wait before its first read.
+type waitReader struct {
+	wait func()
+	r    io.Reader
+	once sync.Once
+}
+
+func (w *waitReader) Read(p []byte) (int, error) {
+	w.once.Do(w.wait)
+	return w.r.Read(p)
+}
+
+// A final answer stays final when the connection's context is cancelled
+// between its arrival and the stream's look at it: neither the read timeout
+// nor Restart may turn a 204 (the server's "stop reconnecting"), another
+// final answer or an event too large into a reconnection.
+func TestStreamFinalAnswerSurvivesACancelledConnection(t *testing.T) {
+	answers := []struct {
+		name   string
+		status int
+		body   string
+		inBody bool
+		check  func(error) bool
+	}{
+		{"204", http.StatusNoContent, "", false, isStatus(http.StatusNoContent)},
+		{"404", http.StatusNotFound, "", false, isStatus(http.StatusNotFound)},
+		{"event too large", http.StatusOK, "data: 0123456789\n\n", true,
+			func(err error) bool { return errors.Is(err, sse.ErrEventTooLarge) }},
+	}
+	for _, a := range answers {
+		for _, cancelledBy := range []string{"read timeout", "Restart"} {
+			t.Run(a.name+" after "+cancelledBy, func(t *testing.T) {
+				transport := &lateAnswer{status: a.status, body: a.body, inBody: a.inBody}
+				opts := []Option{WithHTTPClient(&http.Client{Transport: transport}), WithMaxEventSize(10)}
+				if cancelledBy == "read timeout" {
+					opts = append(opts, WithReadTimeout(time.Millisecond))
+				}
+				c, ctx := newTestClient(t, "http://hub.test/events", opts...)
+				fastWaits(c)
+				s := c.Connect(ctx)
+				defer s.Close()
+				if cancelledBy == "Restart" {
+					transport.cancel = s.Restart
+				}
+				_, err := s.Next()
+				var retry *RetryError
+				if errors.As(err, &retry) || !a.check(err) {
+					t.Fatalf("Next error = %v, want the final %s", err, a.name)
+				}
+				if _, again := s.Next(); again != err {
+					t.Errorf("second Next error = %v, want the same final error", again)
+				}
+				if n := transport.reqs.Load(); n != 1 {
+					t.Errorf("%d requests, want 1: the stream must not reconnect", n)
+				}
+			})
+		}
+	}
+}
+
+func isStatus(code int) func(error) bool {
+	return func(err error) bool {
+		var answer *ResponseError
+		return errors.As(err, &answer) && answer.StatusCode == code
 	}
 }
