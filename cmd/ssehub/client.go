@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -44,15 +48,26 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if *data != "" {
 		hk.store = "file:" + *data
 	}
-	signKey, err := tokenKey(hk, *keyFile)
+	if len(publish) == 0 && len(subscribe) == 0 {
+		publish = listFlag{"*"}
+	}
+	// The hub checks a token that may publish with the publishers' key,
+	// and one that may only subscribe with the subscribers'.
+	signKey, err := tokenKey(hk, *keyFile, len(publish) > 0)
+	if err == nil && len(publish) > 0 && len(subscribe) > 0 {
+		var subKey signingKey
+		if subKey, err = tokenKey(hk, *keyFile, false); err == nil && !signKey.same(subKey) {
+			return fmt.Errorf("the hub checks publisher tokens with %s and subscriber tokens with %s, so no one token can both publish and subscribe: make two, one with --publish and one with --subscribe", signKey.from, subKey.from)
+		}
+	}
+	if errors.Is(err, errPublicKey) {
+		return fmt.Errorf("%w: give its private half with --key-file", err)
+	}
 	if err != nil {
 		return err
 	}
 	if *alg == "" {
-		*alg = defaultAlg(signKey)
-	}
-	if len(publish) == 0 && len(subscribe) == 0 {
-		publish = listFlag{"*"}
+		*alg = defaultAlg(signKey.key)
 	}
 	var c auth.Claims
 	c.Mercure.Publish, c.Mercure.Subscribe = publish, subscribe
@@ -63,7 +78,7 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if *ttl > 0 {
 		c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(*ttl))
 	}
-	token, err := auth.SignClaims(*alg, signKey, *kid, &c)
+	token, err := auth.SignClaims(*alg, signKey.key, *kid, &c)
 	if err != nil {
 		return err
 	}
@@ -71,46 +86,153 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	return nil
 }
 
-// tokenKey returns the signing key: --jwt-key, else --key-file (a PEM
-// private key or a secret), else the secret the hub keeps in its data folder.
-func tokenKey(hk hubKeyFlags, file string) (any, error) {
-	switch {
-	case hk.jwtKey != "":
-		return hk.key() // trimmed, as the hub reads it
-	case file != "":
+// tokenKey returns the key to sign a token for one side with (publishers
+// or subscribers): the side's key typed on the command line
+// (--publisher-jwt-key or --subscriber-jwt-key, else --jwt-key), else
+// --key-file (a PEM private key or a secret), else the side's key from the
+// environment or the hub's configuration file, else the secret the hub
+// keeps in its data folder. A public key signs nothing: given one with
+// --key-file, the file is its private half.
+func tokenKey(hk hubKeyFlags, file string, publishers bool) (signingKey, error) {
+	name, value := hk.side(publishers)
+	if value != "" && (file == "" || hk.typed(name)) {
+		k, err := signingKeyFrom(hk.describe(name), value)
+		if file == "" || !errors.Is(err, errPublicKey) {
+			return k, err
+		}
+	}
+	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, err
+			return signingKey{}, err
 		}
 		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN")) {
-			return auth.ParsePrivateKey(b)
+			k, err := auth.ParsePrivateKey(b)
+			return signingKey{k, "--key-file"}, err
 		}
-		return bytes.TrimSpace(b), nil
+		return signingKey{bytes.TrimSpace(b), "--key-file"}, nil
 	}
-	return hk.key()
+	return hk.key(publishers)
 }
 
-// hubKeyFlags find the hub's token key the way `ssehub serve` does: from
+// hubKeyFlags find the hub's token keys the way `ssehub serve` does: each
+// side's own key (--publisher-jwt-key, --subscriber-jwt-key), else
 // --jwt-key, else the key kept in the --store folder, each also from the
 // environment or the hub's configuration file.
 type hubKeyFlags struct {
-	config, store, jwtKey string
+	config, store, jwtKey       string
+	publisherKey, subscriberKey string
+	sources                     map[string]source
 }
 
 func (k *hubKeyFlags) register(fs *flag.FlagSet) {
 	serve := serveFlagSet()
-	fs.StringVar(&k.config, "config", "", "the hub's configuration file, to take its store and jwt-key from")
+	fs.StringVar(&k.config, "config", "", "the hub's configuration file, to take its store and keys from")
 	fs.StringVar(&k.store, "store", serve.Lookup("store").DefValue, "the hub's --store, whose folder keeps a generated key")
 	fs.StringVar(&k.jwtKey, "jwt-key", "", "the hub's HMAC secret (default: the one kept in the --store folder)")
+	fs.StringVar(&k.publisherKey, "publisher-jwt-key", "", "the hub's key of publisher tokens, when they have their own (default: --jwt-key)")
+	fs.StringVar(&k.subscriberKey, "subscriber-jwt-key", "", "the hub's key of subscriber tokens, when they have their own (default: --jwt-key)")
 }
 
-// parse parses args as parseClientFlags does, sharing store and jwt-key
-// with the hub's configuration file.
+// hubKeyFileKeys are the keys of the hub's configuration file that
+// hubKeyFlags take, each the name of one of its flags.
+var hubKeyFileKeys = []string{"store", "jwt-key", "publisher-jwt-key", "subscriber-jwt-key"}
+
+// parse parses args as parseClientFlags does, sharing the store and the
+// keys with the hub's configuration file.
 func (k *hubKeyFlags) parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	return parseClientFlags(fs, args, getenv, "store", "jwt-key")
+	sources, err := parseClientFlags(fs, args, getenv, hubKeyFileKeys...)
+	k.sources = sources
+	return err
 }
 
-func (k *hubKeyFlags) key() ([]byte, error) { return findKey(k.jwtKey, k.store) }
+// typed says whether the flag name was given on the command line.
+func (k *hubKeyFlags) typed(name string) bool { return k.sources[name].kind == "flag" }
+
+// describe names the flag name and, when it was not typed, where its
+// value came from: "--jwt-key (file /etc/ssehub.toml:3)".
+func (k *hubKeyFlags) describe(name string) string {
+	if src := k.sources[name]; src.kind == "file" || src.kind == "env" {
+		return fmt.Sprintf("--%s (%s)", name, src)
+	}
+	return "--" + name
+}
+
+// side returns the flag the hub takes one side's key from, and its value:
+// the side's own when given, else --jwt-key ("" when neither is, and the
+// hub uses the key kept in its data folder).
+func (k *hubKeyFlags) side(publishers bool) (name, value string) {
+	own, ownName := k.subscriberKey, "subscriber-jwt-key"
+	if publishers {
+		own, ownName = k.publisherKey, "publisher-jwt-key"
+	}
+	if own != "" {
+		return ownName, own
+	}
+	return "jwt-key", k.jwtKey
+}
+
+// sign makes a token that may publish to topics, signed with key, valid for ttl.
+func (k *hubKeyFlags) sign(key signingKey, topics []string, ttl time.Duration) (string, error) {
+	var c auth.Claims
+	c.Mercure.Publish = topics
+	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(ttl))
+	return auth.SignClaims(defaultAlg(key.key), key.key, "", &c)
+}
+
+// key returns the key the hub checks one side's tokens with, to sign them.
+func (k *hubKeyFlags) key(publishers bool) (signingKey, error) {
+	name, value := k.side(publishers)
+	if value != "" {
+		return signingKeyFrom(k.describe(name), value)
+	}
+	b, err := findKey("", k.store)
+	return signingKey{b, "the --store folder"}, err
+}
+
+// signingKey is a key to sign tokens with: an HMAC secret ([]byte) or a
+// private key, and the flag it came from, for messages.
+type signingKey struct {
+	key  any
+	from string
+}
+
+// same says whether two keys sign the same tokens.
+func (k signingKey) same(o signingKey) bool {
+	switch a := k.key.(type) {
+	case []byte:
+		b, ok := o.key.([]byte)
+		return ok && bytes.Equal(a, b)
+	case crypto.Signer:
+		b, ok := o.key.(crypto.Signer)
+		pub, ok2 := a.Public().(interface{ Equal(crypto.PublicKey) bool })
+		return ok && ok2 && pub.Equal(b.Public())
+	}
+	return false
+}
+
+// errPublicKey is the error of a key that can check tokens but not sign them.
+var errPublicKey = errors.New("a PEM public key, which checks tokens but cannot sign them")
+
+// signingKeyFrom reads the value of a key flag as the hub does
+// (auth.ParseKey): a PEM private key signs; a PEM public key or
+// certificate cannot; anything else is an HMAC secret, trimmed. from
+// names the flag, for messages.
+func signingKeyFrom(from, value string) (signingKey, error) {
+	trimmed := strings.TrimSpace(value)
+	if !strings.HasPrefix(trimmed, "-----BEGIN") {
+		return signingKey{[]byte(trimmed), from}, nil
+	}
+	block, _ := pem.Decode([]byte(trimmed))
+	if block != nil && !strings.Contains(block.Type, "PRIVATE KEY") {
+		return signingKey{}, fmt.Errorf("%s is %w", from, errPublicKey)
+	}
+	k, err := auth.ParsePrivateKey([]byte(trimmed))
+	if err != nil {
+		return signingKey{}, fmt.Errorf("%s: %w", from, err)
+	}
+	return signingKey{k, from}, nil
+}
 
 // defaultAlg is the usual algorithm for a key.
 func defaultAlg(key any) string {
@@ -155,12 +277,15 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return errUsage
 	}
 	if *token == "" {
-		key, err := hk.key()
+		key, err := hk.key(true)
+		if errors.Is(err, errPublicKey) {
+			return fmt.Errorf("no --token, and %w: give a --token (`ssehub token --key-file` makes one from the private half)", err)
+		}
 		if err != nil {
 			return fmt.Errorf("no --token: %w", err)
 		}
 		// Short-lived and for these topics only: it is made for one request.
-		if *token, err = auth.Sign(key, topics, nil, time.Minute); err != nil {
+		if *token, err = hk.sign(key, topics, time.Minute); err != nil {
 			return err
 		}
 	}

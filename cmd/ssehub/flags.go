@@ -46,10 +46,9 @@ func refuseArgs(fs *flag.FlagSet) error {
 // parseClientFlags is parseFlags for a command that shares the hub's
 // configuration file: the file is checked against serve's flags, and only
 // the shared keys are taken from it (a file's retry is the hub's, not the
-// retry of `ssehub publish`).
-func parseClientFlags(fs *flag.FlagSet, args []string, getenv func(string) string, shared ...string) error {
-	_, err := loadFlags(fs, args, getenv, &fileKeys{known: serveFlagSet(), shared: shared})
-	return err
+// retry of `ssehub publish`). It returns where each flag's value came from.
+func parseClientFlags(fs *flag.FlagSet, args []string, getenv func(string) string, shared ...string) (map[string]source, error) {
+	return loadFlags(fs, args, getenv, &fileKeys{known: serveFlagSet(), shared: shared})
 }
 
 // fileKeys says which keys of the configuration file a command reads when

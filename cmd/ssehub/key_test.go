@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -202,5 +206,143 @@ func TestPublishLeavesTheHubsRetryToTheHub(t *testing.T) {
 		if last.ID != id || last.Retry != tc.want {
 			t.Errorf("publish %q with SSEHUB_RETRY=5s: event %+v, want id %s and retry %d ms", tc.args, last, id, tc.want)
 		}
+	}
+}
+
+// runCLI runs ssehub with args and an empty environment, and returns its
+// exit code, its standard output trimmed and its standard error.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errOut, envOf(nil))
+	return code, strings.TrimSpace(out.String()), errOut.String()
+}
+
+// hubFromFile starts a hub, as `ssehub serve --config FILE` does, from a
+// configuration file of a memory store and text, and returns its URL and
+// the file.
+func hubFromFile(t *testing.T, text string) (base, file string) {
+	t.Helper()
+	file = writeFile(t, "listen = \"127.0.0.1:0\"\ndemo = false\nstore = \"memory:\"\n"+text)
+	cfg, _, err := loadServe(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ = startHub(t, cfg)
+	return base, file
+}
+
+// TestClientsSignWithEachSidesKeyFromTheConfig: the hub's configuration
+// file gives publishers and subscribers keys of their own, besides a
+// shared jwt-key neither side uses. With that file, `ssehub token
+// --subscribe` signs with the subscribers' key and `ssehub publish` and
+// `ssehub token` (publish rights) with the publishers': the private event
+// reaches the subscriber.
+func TestClientsSignWithEachSidesKeyFromTheConfig(t *testing.T) {
+	base, file := hubFromFile(t, `jwt-key = "a shared secret neither side uses"
+publisher-jwt-key = "the publishers' own secret"
+subscriber-jwt-key = "the subscribers' own secret"
+`)
+	code, reader, stderr := runCLI(t, "token", "--config", file, "--subscribe", "users/1")
+	if code != 0 {
+		t.Fatalf("token --subscribe: exit %d: %s", code, stderr)
+	}
+	s := openStreamWith(t, base+"/events?topic=users/1", bearer(reader))
+	code, id, stderr := runCLI(t, "publish", "--config", file, "--url", base, "--topic", "users/1", "--private", "for user 1")
+	if code != 0 {
+		t.Fatalf("publish --config: exit %d: %s", code, stderr)
+	}
+	if ev := s.next(t); ev.Data != "for user 1" || ev.ID != id {
+		t.Errorf("the subscriber got %+v, want the private event %s", ev, id)
+	}
+
+	code, writer, stderr := runCLI(t, "token", "--config", file)
+	if code != 0 {
+		t.Fatalf("token: exit %d: %s", code, stderr)
+	}
+	if resp, body := request(t, base, http.MethodPost, "/publish", `{"topic":"news","data":"x"}`, bearer(writer)); resp.StatusCode != http.StatusOK {
+		t.Errorf("publish with the token of `ssehub token --config`: %s %s", resp.Status, body)
+	}
+}
+
+// TestTokenRefusesToPublishAndSubscribeAcrossTwoKeys: the hub checks
+// publisher and subscriber tokens each with its own key, so one token for
+// both would be refused by one side: `ssehub token` says so and what to
+// do instead of printing it. With one key for both sides, or a --key-file
+// to sign with, it makes the token, and the hub takes it on both sides.
+func TestTokenRefusesToPublishAndSubscribeAcrossTwoKeys(t *testing.T) {
+	split := writeFile(t, `store = "memory:"
+jwt-key = "a shared secret neither side uses"
+publisher-jwt-key = "the publishers' own secret"
+subscriber-jwt-key = "the subscribers' own secret"
+`)
+	code, out, stderr := runCLI(t, "token", "--config", split, "--publish", "news", "--subscribe", "users/1")
+	if code != 1 || out != "" {
+		t.Errorf("token --publish --subscribe with two keys: exit %d, printed %q", code, out)
+	}
+	for _, want := range []string{"--publisher-jwt-key", "--subscriber-jwt-key", "make two"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the error does not say %q: %s", want, stderr)
+		}
+	}
+
+	base, shared := hubFromFile(t, "jwt-key = \"one secret for both\"\n")
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("one secret for both\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string][]string{
+		"one key":    {"--config", shared},
+		"--key-file": {"--config", split, "--key-file", secretFile},
+	} {
+		code, token, stderr := runCLI(t, append([]string{"token", "--publish", "users/1", "--subscribe", "users/1"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, stderr)
+		}
+		if resp, body := request(t, base, http.MethodPost, "/publish", `{"topic":"users/1","data":"`+name+`","private":true}`, bearer(token)); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: publish: %s %s", name, resp.Status, body)
+		}
+		if resp, body := request(t, base, http.MethodGet, "/history?topic=users/1", "", bearer(token)); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"`+name+`"`) {
+			t.Errorf("%s: private history: %s %s", name, resp.Status, body)
+		}
+	}
+}
+
+// TestClientsRefuseToSignWithAPublicKey: the hub checks publisher tokens
+// with a PEM public key from its configuration file, which signs nothing.
+// `ssehub publish --config` and `ssehub token --config` say which flag
+// holds it and what to give instead; `ssehub token --key-file` with the
+// private half makes a token the hub takes. A hub given the private key
+// itself (it uses its public half) is one the clients can sign for.
+func TestClientsRefuseToSignWithAPublicKey(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der := must[[]byte](t)(x509.MarshalPKCS8PrivateKey(priv))
+	privFile := writePEM(t, t.TempDir(), "publisher.pem", "PRIVATE KEY", der)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: must[[]byte](t)(x509.MarshalPKIXPublicKey(priv.Public()))})
+	base, file := hubFromFile(t, fmt.Sprintf("jwt-key = \"a shared secret\"\npublisher-jwt-key = %q\n", pubPEM))
+
+	code, _, stderr := runCLI(t, "publish", "--config", file, "--url", base, "--topic", "news", "hello")
+	if code != 1 || !strings.Contains(stderr, "--publisher-jwt-key (file "+file+":5)") || !strings.Contains(stderr, "public key") || !strings.Contains(stderr, "--token") {
+		t.Errorf("publish with a public publisher key: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := runCLI(t, "token", "--config", file)
+	if code != 1 || out != "" || !strings.Contains(stderr, "--publisher-jwt-key") || !strings.Contains(stderr, "public key") || !strings.Contains(stderr, "--key-file") {
+		t.Errorf("token with a public publisher key: exit %d, printed %q: %s", code, out, stderr)
+	}
+	code, token, stderr := runCLI(t, "token", "--config", file, "--key-file", privFile, "--publish", "news")
+	if code != 0 {
+		t.Fatalf("token --key-file: exit %d: %s", code, stderr)
+	}
+	if resp, body := request(t, base, http.MethodPost, "/publish", `{"topic":"news","data":"x"}`, bearer(token)); resp.StatusCode != http.StatusOK {
+		t.Errorf("publish with the token of the private half: %s %s", resp.Status, body)
+	}
+
+	privPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	base, file = hubFromFile(t, fmt.Sprintf("jwt-key = \"a shared secret\"\npublisher-jwt-key = %q\n", privPEM))
+	if code, _, stderr := runCLI(t, "publish", "--config", file, "--url", base, "--topic", "news", "hello"); code != 0 {
+		t.Errorf("publish with a hub given the private key: exit %d: %s", code, stderr)
 	}
 }
