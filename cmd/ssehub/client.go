@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -33,8 +34,8 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	data := fs.String("data", "", "deprecated: the hub's data folder, the same as --store file:DIR")
 	alg := fs.String("alg", "", "signing algorithm (default HS256 for a secret, RS256, ES256/384/512 or EdDSA to fit a private key)")
 	kid := fs.String("kid", "", "key id (kid) to put in the token's header")
-	audience := fs.String("audience", "", "audience (aud) of the token, for a hub started with --jwt-audience")
-	issuer := fs.String("issuer", "", "issuer (iss) of the token, for a hub started with --jwt-issuer")
+	audience := fs.String("audience", "", "audience (aud) of the token (default: the hub's --jwt-audience)")
+	issuer := fs.String("issuer", "", "issuer (iss) of the token (default: the hub's --jwt-issuer)")
 	var publish, subscribe listFlag
 	fs.Var(&publish, "publish", "selectors the token may publish to (repeat or comma-separate; default * unless --subscribe is given)")
 	fs.Var(&subscribe, "subscribe", "selectors of private topics the token may receive")
@@ -48,6 +49,9 @@ func tokenCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if *data != "" {
 		hk.store = "file:" + *data
 	}
+	// The hub refuses tokens without its audience and issuer.
+	*audience = cmp.Or(*audience, hk.audience)
+	*issuer = cmp.Or(*issuer, hk.issuer)
 	if len(publish) == 0 && len(subscribe) == 0 {
 		publish = listFlag{"*"}
 	}
@@ -118,28 +122,32 @@ func tokenKey(hk hubKeyFlags, file string, publishers bool) (signingKey, error) 
 // hubKeyFlags find the hub's token keys the way `ssehub serve` does: each
 // side's own key (--publisher-jwt-key, --subscriber-jwt-key), else
 // --jwt-key, else the key kept in the --store folder, each also from the
-// environment or the hub's configuration file.
+// environment or the hub's configuration file; and the audience and
+// issuer it wants in tokens (--jwt-audience, --jwt-issuer).
 type hubKeyFlags struct {
 	config, store, jwtKey       string
 	publisherKey, subscriberKey string
+	audience, issuer            string
 	sources                     map[string]source
 }
 
 func (k *hubKeyFlags) register(fs *flag.FlagSet) {
 	serve := serveFlagSet()
-	fs.StringVar(&k.config, "config", "", "the hub's configuration file, to take its store and keys from")
+	fs.StringVar(&k.config, "config", "", "the hub's configuration file, to take its store, keys, audience and issuer from")
 	fs.StringVar(&k.store, "store", serve.Lookup("store").DefValue, "the hub's --store, whose folder keeps a generated key")
 	fs.StringVar(&k.jwtKey, "jwt-key", "", "the hub's HMAC secret (default: the one kept in the --store folder)")
 	fs.StringVar(&k.publisherKey, "publisher-jwt-key", "", "the hub's key of publisher tokens, when they have their own (default: --jwt-key)")
 	fs.StringVar(&k.subscriberKey, "subscriber-jwt-key", "", "the hub's key of subscriber tokens, when they have their own (default: --jwt-key)")
+	fs.StringVar(&k.audience, "jwt-audience", "", "the hub's --jwt-audience: the audience (aud) its tokens must name")
+	fs.StringVar(&k.issuer, "jwt-issuer", "", "the hub's --jwt-issuer: the issuer (iss) its tokens must have")
 }
 
 // hubKeyFileKeys are the keys of the hub's configuration file that
 // hubKeyFlags take, each the name of one of its flags.
-var hubKeyFileKeys = []string{"store", "jwt-key", "publisher-jwt-key", "subscriber-jwt-key"}
+var hubKeyFileKeys = []string{"store", "jwt-key", "publisher-jwt-key", "subscriber-jwt-key", "jwt-audience", "jwt-issuer"}
 
-// parse parses args as parseClientFlags does, sharing the store and the
-// keys with the hub's configuration file.
+// parse parses args as parseClientFlags does, sharing the store, the keys,
+// the audience and the issuer with the hub's configuration file.
 func (k *hubKeyFlags) parse(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	sources, err := parseClientFlags(fs, args, getenv, hubKeyFileKeys...)
 	k.sources = sources
@@ -172,10 +180,15 @@ func (k *hubKeyFlags) side(publishers bool) (name, value string) {
 	return "jwt-key", k.jwtKey
 }
 
-// sign makes a token that may publish to topics, signed with key, valid for ttl.
+// sign makes a token that may publish to topics, signed with key, valid
+// for ttl, for the hub's audience and issuer.
 func (k *hubKeyFlags) sign(key signingKey, topics []string, ttl time.Duration) (string, error) {
 	var c auth.Claims
 	c.Mercure.Publish = topics
+	if k.audience != "" {
+		c.Audience = jwt.ClaimStrings{k.audience}
+	}
+	c.Issuer = k.issuer
 	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(ttl))
 	return auth.SignClaims(defaultAlg(key.key), key.key, "", &c)
 }

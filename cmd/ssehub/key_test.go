@@ -346,3 +346,38 @@ func TestClientsRefuseToSignWithAPublicKey(t *testing.T) {
 		t.Errorf("publish with a hub given the private key: exit %d: %s", code, stderr)
 	}
 }
+
+// TestClientsTakeTheHubsAudienceAndIssuer: a hub whose configuration file
+// sets jwt-audience and jwt-issuer refuses tokens without them. With that
+// file, `ssehub publish` puts them in the token it makes, and `ssehub
+// token` by default; its --audience and --issuer still win.
+func TestClientsTakeTheHubsAudienceAndIssuer(t *testing.T) {
+	base, file := hubFromFile(t, `jwt-key = "a secret"
+jwt-audience = "https://push.example"
+jwt-issuer = "https://app.example"
+`)
+	s := openStream(t, base+"/events?topic=news", "")
+	code, id, stderr := runCLI(t, "publish", "--config", file, "--url", base, "--topic", "news", "hello")
+	if code != 0 {
+		t.Fatalf("publish --config: exit %d: %s", code, stderr)
+	}
+	if ev := s.next(t); ev.Data != "hello" || ev.ID != id {
+		t.Errorf("the subscriber got %+v, want the event %s", ev, id)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, http.StatusOK},
+		{[]string{"--audience", "https://other.example"}, http.StatusUnauthorized},
+		{[]string{"--issuer", "https://other.example"}, http.StatusUnauthorized},
+	} {
+		code, token, stderr := runCLI(t, append([]string{"token", "--config", file}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("token %q: exit %d: %s", tc.args, code, stderr)
+		}
+		if resp, body := request(t, base, http.MethodPost, "/publish", `{"topic":"news","data":"x"}`, bearer(token)); resp.StatusCode != tc.want {
+			t.Errorf("publish with the token of `ssehub token --config %q`: %s %s, want %d", tc.args, resp.Status, body, tc.want)
+		}
+	}
+}
