@@ -264,7 +264,7 @@ func defaultAlg(key any) string {
 func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("publish", stderr)
 	url := fs.String("url", "http://localhost:8080", "the hub's base URL")
-	token := fs.String("token", "", "publisher token (default: one made for the event's topics with the hub's key, as --jwt-key, --store or --config find it)")
+	token := fs.String("token", "", "publisher token (default: one made for the event's topics with the hub's publisher key, as --publisher-jwt-key, --jwt-key, --store or --config find it)")
 	var hk hubKeyFlags
 	hk.register(fs)
 	var topics listFlag
